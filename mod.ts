@@ -1,0 +1,63 @@
+/**
+ * switchboard: typed, bounded WebSocket servers for Deno and Bun.
+ *
+ * A {@linkcode Server} authenticates in a context factory *before* the
+ * upgrade, keeps a registry of {@linkcode Session}s with rooms, publishes to
+ * a room with one serialization, and shuts down gracefully. Each session has
+ * a bounded send queue with an overflow policy, so a slow client cannot grow
+ * the server's memory, and every dropped message is counted.
+ *
+ * Text frames carry a JSON envelope `{"topic": string, "data": any}`, so a
+ * browser talks to the server with `JSON.stringify`. On Bun, use the adapter
+ * in `@switchboard/ws/bun`.
+ *
+ * @example A room chat on Deno
+ * ```ts
+ * import { HttpError, Server } from "@switchboard/ws";
+ *
+ * const server = new Server({
+ *   context(request) {
+ *     const user = new URL(request.url).searchParams.get("user");
+ *     if (!user) throw new HttpError(401, "Missing user");
+ *     return { user };
+ *   },
+ *   onConnect(session) {
+ *     session.rooms.join("lobby");
+ *     server.publish("lobby", "joined", session.ctx.user, { except: session });
+ *   },
+ *   onMessage(session, message) {
+ *     if (message.topic === "say") {
+ *       server.publish("lobby", "said", { user: session.ctx.user, text: message.data });
+ *     }
+ *   },
+ *   onClose(session, cause) {
+ *     server.publish("lobby", "left", { user: session.ctx.user, why: cause.kind });
+ *   },
+ * });
+ *
+ * const http = Deno.serve({ port: 0, onListen() {} }, server.fetch);
+ * // ... later
+ * await server.shutdown();
+ * await http.shutdown();
+ * ```
+ *
+ * @module
+ */
+export * from "./src/close_codes.ts";
+export * from "./src/errors.ts";
+export * from "./src/protocol.ts";
+export * from "./src/ring_buffer.ts";
+export type { OverflowPolicy } from "./src/send_queue.ts";
+export {
+  type CloseCause,
+  type DropInfo,
+  ERROR_TOPIC,
+  type SendResult,
+  Session,
+  type SessionRooms,
+  type SessionStats,
+} from "./src/session.ts";
+export * from "./src/server.ts";
+export type { Socket } from "./src/socket.ts";
+export * from "./src/topics.ts";
+export type { Upgrade } from "./src/upgrade.ts";

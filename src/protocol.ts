@@ -1,0 +1,150 @@
+import { EnvelopeError } from "./errors.ts";
+
+/**
+ * A message as it travels in a text frame: `{"topic": string, "data": any}`.
+ *
+ * @typeParam Topic The topic's type.
+ * @typeParam Data The data's type.
+ */
+export interface Envelope<Topic extends string = string, Data = unknown> {
+  /** What the message is about; the receiver dispatches on it. */
+  readonly topic: Topic;
+  /** The payload: any JSON value (`undefined` travels as an absent field). */
+  readonly data: Data;
+}
+
+/**
+ * Encodes a topic and data as the JSON text of an envelope.
+ *
+ * @param topic The topic.
+ * @param data Any value `JSON.stringify` accepts; `undefined` is left out.
+ * @returns The JSON text of `{"topic": topic, "data": data}`.
+ * @throws {TypeError} If `data` cannot be serialized (a `BigInt`, a cycle).
+ *
+ * @example Usage
+ * ```ts
+ * import { encodeEnvelope } from "@switchboard/ws";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(encodeEnvelope("chat", { text: "hi" }), '{"topic":"chat","data":{"text":"hi"}}');
+ * ```
+ */
+export function encodeEnvelope(topic: string, data: unknown): string {
+  if (typeof topic !== "string") {
+    throw new TypeError(`Cannot encode envelope: topic must be a string, got ${typeof topic}`);
+  }
+  const json = JSON.stringify(data);
+  return json === undefined
+    ? `{"topic":${JSON.stringify(topic)}}`
+    : `{"topic":${JSON.stringify(topic)},"data":${json}}`;
+}
+
+/**
+ * Decodes the JSON text of an envelope, refusing anything else.
+ *
+ * Refused: text that is not JSON; a value that is not an object; a `topic`
+ * that is missing or not a string; any key named `__proto__` at any depth, and
+ * any `constructor` key holding an object with a `prototype` key (the
+ * prototype-pollution shapes). The result is a fresh object holding only
+ * `topic` and `data`, read as own properties.
+ *
+ * @param text The frame's text.
+ * @returns The envelope.
+ * @throws {EnvelopeError} If the text is not a valid envelope; `code` says why.
+ *
+ * @example Usage
+ * ```ts
+ * import { decodeEnvelope, EnvelopeError } from "@switchboard/ws";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(decodeEnvelope('{"topic":"chat","data":1}'), { topic: "chat", data: 1 });
+ * assert.throws(() => decodeEnvelope('{"topic":"x","data":{"__proto__":{}}}'), EnvelopeError);
+ * ```
+ */
+export function decodeEnvelope(text: string): Envelope {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new EnvelopeError("json", "Invalid envelope: not JSON", { cause });
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new EnvelopeError("shape", "Invalid envelope: not a JSON object");
+  }
+  if (!Object.hasOwn(value, "topic") || typeof (value as Envelope).topic !== "string") {
+    throw new EnvelopeError("topic", 'Invalid envelope: "topic" must be a string');
+  }
+  if (_MAY_HIDE_FORBIDDEN_KEY.test(text)) _assertNoForbiddenKeys(value);
+  return {
+    topic: (value as Envelope).topic,
+    data: Object.hasOwn(value, "data") ? (value as Envelope).data : undefined,
+  };
+}
+
+/**
+ * Counts the bytes of a string's UTF-8 encoding without encoding it.
+ * A lone surrogate counts 3 bytes, as `TextEncoder` writes U+FFFD for it.
+ *
+ * @param text The string.
+ * @returns Its UTF-8 length in bytes.
+ *
+ * @example Usage
+ * ```ts
+ * import { utf8Length } from "@switchboard/ws";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(utf8Length("héllo"), 6);
+ * assert.equal(utf8Length("👋"), 4);
+ * ```
+ */
+export function utf8Length(text: string): number {
+  const length = text.length;
+  let bytes = length;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) {
+      bytes += 1;
+    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2; // 2 UTF-16 units -> 4 bytes
+        i++;
+      } else {
+        bytes += 2;
+      }
+    } else {
+      bytes += 2;
+    }
+  }
+  return bytes;
+}
+
+// Only text with one of these can hold a forbidden key once parsed
+// (a key can be spelled with \u escapes), so the walk is skipped otherwise.
+const _MAY_HIDE_FORBIDDEN_KEY = /__proto__|constructor|\\u/;
+
+function _assertNoForbiddenKeys(root: object): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node !== "object" || node === null) continue;
+    if (Array.isArray(node)) {
+      for (const item of node) stack.push(item);
+      continue;
+    }
+    if (Object.hasOwn(node, "__proto__")) {
+      throw new EnvelopeError("forbidden-key", 'Invalid envelope: key "__proto__" is not allowed');
+    }
+    const ctor = Object.hasOwn(node, "constructor")
+      ? (node as { constructor: unknown }).constructor
+      : undefined;
+    if (typeof ctor === "object" && ctor !== null && Object.hasOwn(ctor, "prototype")) {
+      throw new EnvelopeError(
+        "forbidden-key",
+        'Invalid envelope: key "constructor.prototype" is not allowed',
+      );
+    }
+    for (const key in node) stack.push((node as Record<string, unknown>)[key]);
+  }
+}

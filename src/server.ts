@@ -1,0 +1,743 @@
+import { CloseCode } from "./close_codes.ts";
+import { type EnvelopeError, HttpError } from "./errors.ts";
+import { encodeEnvelope, type Envelope, utf8Length } from "./protocol.ts";
+import { RoomIndex } from "./rooms.ts";
+import type { Frame, OverflowPolicy } from "./send_queue.ts";
+import {
+  _sessionDriver,
+  type CloseCause,
+  type DropInfo,
+  type SendResult,
+  type ServerCounters,
+  type Session,
+  type SessionHost,
+} from "./session.ts";
+import type { Socket } from "./socket.ts";
+import type { EventMap, Message, Topics } from "./topics.ts";
+import { attachWebSocket, type Upgrade, upgradeWithDeno } from "./upgrade.ts";
+
+/**
+ * What the HTTP server knows about the connection; a structural subset of
+ * `Deno.ServeHandlerInfo`, filled the same way by the Bun adapter.
+ */
+export interface ServeInfo {
+  /** The client's address, when the runtime gives one. */
+  readonly remoteAddr?: {
+    readonly hostname?: string;
+    readonly port?: number;
+    readonly transport?: string;
+  };
+}
+
+/**
+ * Runs before the upgrade and returns the session's context, or refuses the
+ * upgrade by returning a `Response` or throwing (an {@linkcode HttpError}
+ * sets the status; anything else gives 401).
+ *
+ * @typeParam Ctx The context type; inferred from the function's return type.
+ */
+export type ContextFactory<Ctx> = (
+  request: Request,
+  info: ServeInfo,
+) => Ctx | Response | Promise<Ctx | Response>;
+
+/**
+ * Options of a {@linkcode Server}. Every limit has a safe default.
+ *
+ * @typeParam Ctx The context type, inferred from `context`.
+ * @typeParam In The event map of messages from clients, set by `topics`.
+ * @typeParam Out The event map of messages to clients, set by `topics`.
+ */
+export interface ServerOptions<Ctx, In extends EventMap, Out extends EventMap> {
+  /**
+   * The topics in each direction, as types: `defineTopics<In, Out>()`.
+   * Only types; runtime checks go in `validate`.
+   */
+  topics?: Topics<In, Out>;
+  /**
+   * Builds the session's context before the upgrade: authenticate here.
+   * Without it every upgrade is accepted and `ctx` is `undefined`.
+   */
+  context?: ContextFactory<Ctx>;
+  /** Called once a session is open; it may send and join rooms. */
+  onConnect?: (session: Session<Ctx, In, Out>) => unknown;
+  /** Called for each valid text envelope, in arrival order. */
+  onMessage?: (session: Session<Ctx, In, Out>, message: Message<In>) => unknown;
+  /** Called for each binary message, in arrival order. */
+  onBinary?: (session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>) => unknown;
+  /** Called once per session after it closed and left every room. */
+  onClose?: (session: Session<Ctx, In, Out>, cause: CloseCause) => unknown;
+  /** Called each time outgoing messages are dropped. */
+  onDrop?: (session: Session<Ctx, In, Out>, drop: DropInfo) => unknown;
+  /** Called for each text frame that is not a valid envelope. */
+  onInvalidMessage?: (session: Session<Ctx, In, Out>, error: EnvelopeError) => unknown;
+  /**
+   * Called when a hook throws or rejects.
+   * @default {console.error}
+   */
+  onError?: (error: unknown, session: Session<Ctx, In, Out> | undefined) => unknown;
+  /**
+   * Answers requests that are not WebSocket upgrades.
+   * @default {a 426 Upgrade Required response}
+   */
+  fallback?: (request: Request, info: ServeInfo) => Response | Promise<Response>;
+  /** Subprotocols the server speaks, best first; the first one the client offers is chosen. */
+  protocols?: readonly string[];
+  /**
+   * The largest inbound message in bytes; a larger one closes the session with 1009.
+   * @default {1048576}
+   */
+  maxMessageBytes?: number;
+  /**
+   * Seconds without a pong (Deno) or without traffic (Bun) before the runtime
+   * closes the connection; 0 disables it. Deno's own default is 30 s, Bun's
+   * 120 s: switchboard sets 30 on both.
+   * @default {30}
+   */
+  idleTimeout?: number;
+  /**
+   * The most messages a session's send queue holds.
+   * @default {1024}
+   */
+  maxQueueMessages?: number;
+  /**
+   * The most bytes a session's send queue holds.
+   * @default {1048576}
+   */
+  maxQueueBytes?: number;
+  /**
+   * What to do when the send queue is full: close the session with 1013,
+   * or drop the oldest or the newest message.
+   * @default {"close"}
+   */
+  overflow?: OverflowPolicy;
+  /**
+   * Bytes the runtime may hold for a socket before new messages wait in the
+   * session's own queue.
+   * @default {65536}
+   */
+  highWaterMark?: number;
+  /**
+   * What a malformed text envelope gets: `"reply"` an envelope on topic
+   * `"$error"` with `{ code, message }`; `"close"` a close with 1007;
+   * `"ignore"` nothing. It is counted and reported to `onInvalidMessage` in
+   * every case.
+   * @default {"reply"}
+   */
+  invalidMessage?: "reply" | "close" | "ignore";
+  /**
+   * Checks each decoded envelope before `onMessage`; `false` or a throw makes
+   * it invalid. The place for schema validation.
+   */
+  validate?: (envelope: Envelope) => boolean;
+  /**
+   * Milliseconds to wait for the closing handshake before a closing session
+   * is released anyway (`cause.forced`).
+   * @default {5000}
+   */
+  closeTimeout?: number;
+  /**
+   * Makes session ids.
+   * @default {crypto.randomUUID}
+   */
+  generateId?: () => string;
+  /**
+   * Upgrades a request to a standard `WebSocket`.
+   * @default {Deno.upgradeWebSocket}
+   */
+  upgrade?: Upgrade;
+  /**
+   * The timer functions, for tests that drive time by hand.
+   * @default {globalThis.setTimeout and clearTimeout}
+   */
+  timers?: Timers;
+}
+
+/** The timer functions a server uses. */
+export interface Timers {
+  /** Like `globalThis.setTimeout`. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  /** Like `globalThis.clearTimeout`. */
+  clearTimeout(id: unknown): void;
+}
+
+/** Options of {@linkcode Server.publish}. */
+export interface PublishOptions {
+  /** A session, or several, that must not receive it (typically the sender). */
+  // deno-lint-ignore no-explicit-any
+  except?: Session<any, any, any> | Iterable<Session<any, any, any>>;
+}
+
+/** How a publish went: each recipient counts once under what happened to its copy. */
+export interface PublishResult {
+  /** Sessions offered the message. */
+  readonly recipients: number;
+  /** Copies handed to the socket. */
+  readonly sent: number;
+  /** Copies waiting in send queues. */
+  readonly queued: number;
+  /** Copies dropped by overflow policies. */
+  readonly dropped: number;
+  /** Recipients already closing. */
+  readonly closed: number;
+}
+
+/** Options of {@linkcode Server.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * The close code sent to every session.
+   * @default {1001}
+   */
+  code?: number;
+  /**
+   * The close reason.
+   * @default {"Server shutting down"}
+   */
+  reason?: string;
+  /**
+   * Milliseconds to wait for the closing handshakes before releasing the rest.
+   * @default {5000}
+   */
+  timeout?: number;
+}
+
+/** Server-wide counters. */
+export interface ServerStats {
+  /** Sessions open or closing now. */
+  readonly sessions: number;
+  /** Rooms with at least one member now. */
+  readonly rooms: number;
+  /** Sessions ever opened. */
+  readonly opened: number;
+  /** Sessions ever closed. */
+  readonly closed: number;
+  /** Upgrade requests refused before the upgrade (context factory, shutdown). */
+  readonly rejected: number;
+  /** Messages received. */
+  readonly messagesReceived: number;
+  /** Messages handed to sockets. */
+  readonly messagesSent: number;
+  /** Outgoing messages dropped, for any reason. */
+  readonly messagesDropped: number;
+  /** Outgoing bytes dropped. */
+  readonly bytesDropped: number;
+  /** Inbound text frames that were not valid envelopes. */
+  readonly invalidMessages: number;
+  /** Sessions closed because their send queue overflowed. */
+  readonly overflowCloses: number;
+  /** Sessions closed with 1009 for an inbound message too large. */
+  readonly tooLargeCloses: number;
+}
+
+/**
+ * A context accepted by {@linkcode Server.handshake}, waiting for its socket.
+ *
+ * @typeParam Ctx The context type.
+ */
+export interface Handshake<Ctx> {
+  /** What the context factory returned. */
+  readonly ctx: Ctx;
+  /** The chosen subprotocol, if any. */
+  readonly protocol: string | undefined;
+}
+
+/** Options of {@linkcode Server.open}. */
+export interface OpenOptions {
+  /**
+   * `true` if the adapter calls {@linkcode Connection.drain} when the socket
+   * can take more; otherwise the server polls congested sockets.
+   * @default {false}
+   */
+  drains?: boolean;
+}
+
+/**
+ * The runtime's side of one session: an adapter reports the socket's events
+ * here. Made by {@linkcode Server.open}.
+ *
+ * @typeParam Ctx The context type.
+ * @typeParam In The inbound event map.
+ * @typeParam Out The outbound event map.
+ */
+export interface Connection<Ctx, In extends EventMap, Out extends EventMap> {
+  /** The session. */
+  readonly session: Session<Ctx, In, Out>;
+  /** A message arrived: a string for a text frame, bytes for a binary one. */
+  message(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void;
+  /** The socket reported an error; its close follows. */
+  error(error: unknown): void;
+  /** The socket can take more data. */
+  drain(): void;
+  /** The socket closed with this code and reason. */
+  close(code: number, reason: string): void;
+}
+
+const _driver = _sessionDriver();
+const _DRAIN_POLL_MS = 5;
+const _MiB = 1024 * 1024;
+
+/**
+ * A WebSocket server: a request handler for `Deno.serve`, a registry of
+ * sessions, a room index, publish and graceful shutdown. The core names no
+ * runtime; Deno is the default upgrade and Bun has an adapter.
+ *
+ * @typeParam Ctx The context type, inferred from the `context` option.
+ * @typeParam In The event map of messages from clients.
+ * @typeParam Out The event map of messages to clients.
+ *
+ * @example A chat room
+ * ```ts
+ * import { HttpError, Server } from "@switchboard/ws";
+ *
+ * const server = new Server({
+ *   context(request) {
+ *     const name = new URL(request.url).searchParams.get("name");
+ *     if (!name) throw new HttpError(401, "Missing name");
+ *     return { name };
+ *   },
+ *   onConnect(session) {
+ *     session.rooms.join("lobby");
+ *   },
+ *   onMessage(session, message) {
+ *     server.publish("lobby", message.topic, { from: session.ctx.name, data: message.data });
+ *   },
+ * });
+ * const http = Deno.serve({ port: 0, onListen() {} }, server.fetch);
+ * await server.shutdown();
+ * await http.shutdown();
+ * ```
+ */
+export class Server<
+  Ctx = undefined,
+  In extends EventMap = EventMap,
+  Out extends EventMap = EventMap,
+> {
+  readonly #options: ServerOptions<Ctx, In, Out>;
+  readonly #sessions = new Map<string, Session<Ctx, In, Out>>();
+  readonly #host: SessionHost<Ctx, In, Out>;
+  readonly #counters: ServerCounters = {
+    opened: 0,
+    closed: 0,
+    rejected: 0,
+    messagesReceived: 0,
+    messagesSent: 0,
+    messagesDropped: 0,
+    bytesDropped: 0,
+    invalidMessages: 0,
+    overflowCloses: 0,
+    tooLargeCloses: 0,
+  };
+  readonly #congested = new Set<Session<Ctx, In, Out>>();
+  readonly #timers: Timers;
+  readonly #idleTimeout: number;
+  readonly #protocols: readonly string[];
+  #pollTimer: unknown;
+  #shutdown: Promise<void> | undefined;
+
+  /**
+   * Creates a server.
+   *
+   * @param options The context factory, hooks and limits.
+   * @throws {RangeError} If a limit is out of range.
+   */
+  constructor(options: ServerOptions<Ctx, In, Out> = {}) {
+    this.#options = options;
+    const timers = this.#timers = options.timers ?? {
+      setTimeout: (fn, ms) => setTimeout(fn, ms),
+      clearTimeout: (id) => clearTimeout(id as number),
+    };
+    this.#idleTimeout = _limit("idleTimeout", options.idleTimeout ?? 30, 0);
+    this.#protocols = options.protocols ?? [];
+    const hook = <A extends unknown[]>(fn: ((...args: A) => unknown) | undefined) =>
+      fn === undefined ? _noop : (...args: A) => this.#call(fn, args);
+    const onMessage = options.onMessage ?? _noop;
+    const onBinary = options.onBinary ?? _noop;
+    this.#host = {
+      rooms: new RoomIndex(),
+      maxQueueMessages: _limit("maxQueueMessages", options.maxQueueMessages ?? 1024, 1, 2 ** 30),
+      maxQueueBytes: _limit("maxQueueBytes", options.maxQueueBytes ?? _MiB, 1),
+      overflow: _policy(options.overflow ?? "close"),
+      highWaterMark: _limit("highWaterMark", options.highWaterMark ?? 64 * 1024, 1),
+      maxMessageBytes: _limit("maxMessageBytes", options.maxMessageBytes ?? _MiB, 1),
+      invalidMessage: options.invalidMessage ?? "reply",
+      closeTimeout: _limit("closeTimeout", options.closeTimeout ?? 5000, 0),
+      validate: options.validate,
+      counters: this.#counters,
+      setTimeout: timers.setTimeout,
+      clearTimeout: timers.clearTimeout,
+      schedule: (session) => this.#schedule(session),
+      unschedule: (session) => this.#congested.delete(session),
+      onMessage,
+      onBinary,
+      onDrop: hook(options.onDrop),
+      onInvalidMessage: hook(options.onInvalidMessage),
+      released: (session) => this.#released(session),
+      report: (error, session) => this.#report(error, session),
+    };
+  }
+
+  /**
+   * The request handler for `Deno.serve`: upgrades WebSocket requests that
+   * pass the gate and the context factory, hands the rest to `fallback`.
+   *
+   * | request | response |
+   * | --- | --- |
+   * | not a WebSocket upgrade | `fallback`, else 426 |
+   * | during `shutdown()` | 503 |
+   * | refused by the context factory | its `Response`, its `HttpError` status, else 401 |
+   * | a broken handshake (no key, bad version) | 400 |
+   * | accepted | 101, then `onConnect` |
+   *
+   * @param request The HTTP request.
+   * @param info The connection info `Deno.serve` passes.
+   * @returns The response: a 101 upgrade or a refusal.
+   */
+  readonly fetch: (request: Request, info?: ServeInfo) => Promise<Response> = async (
+    request,
+    info = {},
+  ) => {
+    if (!_isUpgrade(request)) {
+      return this.#options.fallback?.(request, info) ??
+        new Response("Upgrade Required", { status: 426, headers: { upgrade: "websocket" } });
+    }
+    const handshake = await this.handshake(request, info);
+    if (handshake instanceof Response) return handshake;
+    const upgrade = this.#options.upgrade ?? upgradeWithDeno;
+    let upgraded;
+    try {
+      upgraded = upgrade(request, {
+        protocol: handshake.protocol,
+        idleTimeout: this.#idleTimeout,
+      });
+    } catch (error) {
+      this.#counters.rejected++;
+      return new Response(`Bad WebSocket handshake: ${(error as Error)?.message ?? error}`, {
+        status: 400,
+      });
+    }
+    attachWebSocket(this, upgraded.socket, handshake);
+    return upgraded.response;
+  };
+
+  /** Every session open or closing, by id. */
+  get sessions(): ReadonlyMap<string, Session<Ctx, In, Out>> {
+    return this.#sessions;
+  }
+
+  /** Every room with at least one member, to its members. */
+  get rooms(): ReadonlyMap<string, ReadonlySet<Session<Ctx, In, Out>>> {
+    return this.#host.rooms.map;
+  }
+
+  /** `true` once `shutdown()` was called: new upgrades get 503. */
+  get shuttingDown(): boolean {
+    return this.#shutdown !== undefined;
+  }
+
+  /** A snapshot of the server-wide counters. */
+  get stats(): ServerStats {
+    return {
+      ...this.#counters,
+      sessions: this.#sessions.size,
+      rooms: this.#host.rooms.map.size,
+    };
+  }
+
+  /**
+   * Sends a message to every member of a room, encoding it once. Each copy
+   * goes through its session's queue and overflow policy.
+   *
+   * @typeParam K The topic.
+   * @param room The room.
+   * @param topic The topic.
+   * @param data The data.
+   * @param options Who to leave out.
+   * @returns How many copies were sent, queued, dropped, or met a closing session.
+   * @throws {TypeError} If `data` cannot be serialized.
+   */
+  publish<K extends keyof Out & string>(
+    room: string,
+    topic: K,
+    data: Out[K],
+    options?: PublishOptions,
+  ): PublishResult {
+    const members = this.#host.rooms.get(room);
+    if (members === undefined) return _NOBODY;
+    const text = encodeEnvelope(topic, data);
+    return this.#deliver(members, { data: text, bytes: utf8Length(text) }, options);
+  }
+
+  /**
+   * Sends bytes as a binary frame to every member of a room.
+   *
+   * @param room The room.
+   * @param data The bytes; not copied, so do not change them afterwards.
+   * @param options Who to leave out.
+   * @returns How many copies were sent, queued, dropped, or met a closing session.
+   */
+  publishBinary(
+    room: string,
+    data: Uint8Array<ArrayBuffer>,
+    options?: PublishOptions,
+  ): PublishResult {
+    const members = this.#host.rooms.get(room);
+    if (members === undefined) return _NOBODY;
+    return this.#deliver(members, { data, bytes: data.byteLength }, options);
+  }
+
+  /**
+   * Sends a message to every session, encoding it once.
+   *
+   * @typeParam K The topic.
+   * @param topic The topic.
+   * @param data The data.
+   * @param options Who to leave out.
+   * @returns How many copies were sent, queued, dropped, or met a closing session.
+   * @throws {TypeError} If `data` cannot be serialized.
+   */
+  broadcast<K extends keyof Out & string>(
+    topic: K,
+    data: Out[K],
+    options?: PublishOptions,
+  ): PublishResult {
+    if (this.#sessions.size === 0) return _NOBODY;
+    const text = encodeEnvelope(topic, data);
+    return this.#deliver(
+      this.#sessions.values(),
+      { data: text, bytes: utf8Length(text) },
+      options,
+    );
+  }
+
+  /**
+   * Closes every session with 1001 and refuses new upgrades with 503.
+   * Calling it again returns the same promise. It does not stop the HTTP
+   * server: shut that down after.
+   *
+   * @param options The close code, reason and how long to wait.
+   * @returns A promise that resolves once every session is closed, or once
+   *   `timeout` passed and the rest were released.
+   */
+  shutdown(options: ShutdownOptions = {}): Promise<void> {
+    return this.#shutdown ??= this.#shutDown(options);
+  }
+
+  async #shutDown(
+    { code = CloseCode.GOING_AWAY, reason = "Server shutting down", timeout = 5000 }:
+      ShutdownOptions,
+  ): Promise<void> {
+    const sessions = [...this.#sessions.values()];
+    for (const session of sessions) _driver.shutdown(session, code, reason);
+    if (sessions.length > 0) {
+      let timer: unknown;
+      const expired = new Promise<void>((resolve) => {
+        timer = this.#timers.setTimeout(resolve, timeout);
+      });
+      await Promise.race([Promise.all(sessions.map(_driver.whenClosed)), expired]);
+      this.#timers.clearTimeout(timer);
+      for (const session of sessions) _driver.forceClose(session);
+    }
+    this.#stopPolling();
+  }
+
+  /**
+   * For adapters: runs the gate and the context factory on an upgrade
+   * request. The Deno path (`fetch`) calls it; the Bun adapter calls it
+   * before `server.upgrade()`.
+   *
+   * @param request The upgrade request.
+   * @param info The connection info.
+   * @returns A `Response` that refuses the upgrade, or the accepted handshake.
+   */
+  async handshake(request: Request, info: ServeInfo = {}): Promise<Response | Handshake<Ctx>> {
+    if (this.#shutdown !== undefined) return this.#refuse(503, "Server is shutting down");
+    let ctx: Ctx | Response;
+    try {
+      ctx = this.#options.context === undefined
+        ? undefined as Ctx
+        : await this.#options.context(request, info);
+    } catch (error) {
+      if (error instanceof HttpError) return this.#refuse(error.status, error.message);
+      return this.#refuse(401, "Unauthorized");
+    }
+    if (ctx instanceof Response) {
+      this.#counters.rejected++;
+      return ctx;
+    }
+    if (this.#shutdown !== undefined) return this.#refuse(503, "Server is shutting down");
+    return { ctx, protocol: this.#chooseProtocol(request) };
+  }
+
+  /**
+   * For adapters: makes the session of a socket that just opened, and
+   * calls `onConnect`. If the server is shutting down, the session is
+   * closed at once with the shutdown code.
+   *
+   * @param socket The open socket.
+   * @param handshake What {@linkcode Server.handshake} accepted.
+   * @param options Whether the adapter reports drains.
+   * @returns The connection the adapter reports the socket's events to.
+   */
+  open(
+    socket: Socket,
+    handshake: Handshake<Ctx>,
+    options: OpenOptions = {},
+  ): Connection<Ctx, In, Out> {
+    const id = this.#options.generateId?.() ?? crypto.randomUUID();
+    const session = _driver.create(this.#host, socket, id, handshake.ctx, options.drains ?? false);
+    this.#sessions.set(id, session);
+    this.#counters.opened++;
+    const connection = new _Connection(session);
+    if (this.#shutdown !== undefined) {
+      _driver.shutdown(session, CloseCode.GOING_AWAY, "Server shutting down");
+    } else if (this.#options.onConnect !== undefined) {
+      this.#call(this.#options.onConnect, [session]);
+    }
+    return connection;
+  }
+
+  #deliver(
+    members: Iterable<Session<Ctx, In, Out>>,
+    frame: Frame,
+    options: PublishOptions | undefined,
+  ): PublishResult {
+    const except = options?.except;
+    const skip = except === undefined
+      ? undefined
+      : Symbol.iterator in except
+      ? new Set(except)
+      : new Set([except]);
+    let recipients = 0, sent = 0, queued = 0, dropped = 0, closed = 0;
+    for (const session of members) {
+      if (skip?.has(session)) continue;
+      recipients++;
+      const result: SendResult = _driver.offer(session, frame);
+      if (result === "sent") sent++;
+      else if (result === "queued") queued++;
+      else if (result === "dropped") dropped++;
+      else closed++;
+    }
+    return { recipients, sent, queued, dropped, closed };
+  }
+
+  #refuse(status: number, message: string): Response {
+    this.#counters.rejected++;
+    return new Response(message, { status });
+  }
+
+  #chooseProtocol(request: Request): string | undefined {
+    const offered = request.headers.get("sec-websocket-protocol");
+    if (offered === null || this.#protocols.length === 0) return undefined;
+    const names = offered.split(",").map((name) => name.trim());
+    return this.#protocols.find((name) => names.includes(name));
+  }
+
+  #schedule(session: Session<Ctx, In, Out>): void {
+    this.#congested.add(session);
+    this.#pollTimer ??= this.#timers.setTimeout(this.#poll, _DRAIN_POLL_MS);
+  }
+
+  readonly #poll = (): void => {
+    this.#pollTimer = undefined;
+    for (const session of this.#congested) {
+      if (_driver.flush(session)) this.#congested.delete(session);
+    }
+    if (this.#congested.size > 0) {
+      this.#pollTimer = this.#timers.setTimeout(this.#poll, _DRAIN_POLL_MS);
+    }
+  };
+
+  #stopPolling(): void {
+    if (this.#pollTimer !== undefined) this.#timers.clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
+    this.#congested.clear();
+  }
+
+  #released(session: Session<Ctx, In, Out>): void {
+    this.#sessions.delete(session.id);
+    this.#congested.delete(session);
+    if (this.#congested.size === 0 && this.#pollTimer !== undefined) this.#stopPolling();
+    this.#counters.closed++;
+    if (this.#options.onClose !== undefined) {
+      this.#call(this.#options.onClose, [session, session.closeCause!]);
+    }
+  }
+
+  // deno-lint-ignore no-explicit-any
+  #call(fn: (...args: any[]) => unknown, args: unknown[]): void {
+    try {
+      const result = fn(...args);
+      if (result instanceof Promise) {
+        result.catch((error) => this.#report(error, args[0] as Session<Ctx, In, Out>));
+      }
+    } catch (error) {
+      this.#report(error, args[0] as Session<Ctx, In, Out>);
+    }
+  }
+
+  #report(error: unknown, session: Session<Ctx, In, Out> | undefined): void {
+    const onError = this.#options.onError;
+    if (onError === undefined) {
+      console.error("switchboard: a hook failed", error);
+      return;
+    }
+    try {
+      onError(error, session);
+    } catch (again) {
+      console.error("switchboard: onError failed", again, "while reporting", error);
+    }
+  }
+}
+
+class _Connection<Ctx, In extends EventMap, Out extends EventMap>
+  implements Connection<Ctx, In, Out> {
+  readonly session: Session<Ctx, In, Out>;
+
+  constructor(session: Session<Ctx, In, Out>) {
+    this.session = session;
+  }
+
+  message(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void {
+    _driver.receive(this.session, data);
+  }
+
+  error(error: unknown): void {
+    _driver.error(this.session, error);
+  }
+
+  drain(): void {
+    _driver.flush(this.session);
+  }
+
+  close(code: number, reason: string): void {
+    _driver.closed(this.session, code, reason);
+  }
+}
+
+const _NOBODY: PublishResult = Object.freeze({
+  recipients: 0,
+  sent: 0,
+  queued: 0,
+  dropped: 0,
+  closed: 0,
+});
+
+function _noop(): void {}
+
+function _isUpgrade(request: Request): boolean {
+  return request.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
+
+function _limit(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== "number" || Number.isNaN(value) || value < min || value > max) {
+    throw new RangeError(`Invalid option "${name}": expected a number from ${min}, got ${value}`);
+  }
+  return value;
+}
+
+function _policy(value: string): OverflowPolicy {
+  if (value === "close" || value === "drop-oldest" || value === "drop-newest") return value;
+  throw new RangeError(
+    `Invalid option "overflow": expected "close", "drop-oldest" or "drop-newest", got "${value}"`,
+  );
+}

@@ -1,0 +1,701 @@
+import { CloseCode } from "./close_codes.ts";
+import { EnvelopeError, QueueFullError, SessionClosedError } from "./errors.ts";
+import { decodeEnvelope, encodeEnvelope, type Envelope, utf8Length } from "./protocol.ts";
+import type { RoomIndex } from "./rooms.ts";
+import { type Frame, type OverflowPolicy, SendQueue } from "./send_queue.ts";
+import type { Socket } from "./socket.ts";
+import type { EventMap, Message } from "./topics.ts";
+
+/**
+ * What happened to one outgoing message.
+ *
+ * - `"sent"`: handed to the runtime's socket.
+ * - `"queued"`: held in the session's send queue until the socket drains.
+ * - `"dropped"`: discarded by the overflow policy; counted and reported to `onDrop`.
+ * - `"closed"`: the session is closing or closed; nothing was sent.
+ */
+export type SendResult = "sent" | "queued" | "dropped" | "closed";
+
+/**
+ * Why a session closed.
+ *
+ * | kind | who | code |
+ * | --- | --- | --- |
+ * | `"client"` | the client sent a close frame | the client's (1005 if none) |
+ * | `"server"` | `session.close()` | the one given (default 1000) |
+ * | `"overflow"` | the send queue overflowed under the `close` policy | 1013 |
+ * | `"too-large"` | an inbound message over `maxMessageBytes` | 1009 |
+ * | `"invalid"` | a malformed envelope, with `invalidMessage: "close"` | 1007 |
+ * | `"timeout"` | the runtime's idle timeout (no pong) | as the runtime reports (Deno 1001, Bun 1006) |
+ * | `"shutdown"` | `server.shutdown()` | 1001 by default |
+ * | `"error"` | the connection failed or dropped without a close frame | 1006 or the runtime's |
+ */
+export interface CloseCause {
+  /** What closed the session. */
+  readonly kind:
+    | "client"
+    | "server"
+    | "overflow"
+    | "too-large"
+    | "invalid"
+    | "timeout"
+    | "shutdown"
+    | "error";
+  /** The close code sent or received. */
+  readonly code: number;
+  /** The close reason sent or received. */
+  readonly reason: string;
+  /** The error behind it: a `QueueFullError` for `overflow`, the runtime's error for `error`. */
+  readonly error?: unknown;
+  /** `true` if the closing handshake did not finish in time and the session was released anyway. */
+  readonly forced?: boolean;
+}
+
+/** A report of messages dropped from a session's outgoing traffic. */
+export interface DropInfo {
+  /**
+   * Why: `"overflow"` by the overflow policy; `"closed"` queued when the
+   * session closed; `"runtime"` refused by the runtime's socket.
+   */
+  readonly reason: "overflow" | "closed" | "runtime";
+  /** How many messages. */
+  readonly messages: number;
+  /** Their size in bytes. */
+  readonly bytes: number;
+}
+
+/** Counters of one session's traffic. */
+export interface SessionStats {
+  /** Messages handed to the socket. */
+  readonly messagesSent: number;
+  /** Bytes handed to the socket. */
+  readonly bytesSent: number;
+  /** Messages that ever waited in the send queue. */
+  readonly messagesQueued: number;
+  /** Messages waiting in the send queue now. */
+  readonly queueLength: number;
+  /** Bytes waiting in the send queue now. */
+  readonly queueBytes: number;
+  /** The most messages that ever waited at once. */
+  readonly queuePeakMessages: number;
+  /** The most bytes that ever waited at once. */
+  readonly queuePeakBytes: number;
+  /** Messages dropped, for any reason in {@linkcode DropInfo}. */
+  readonly messagesDropped: number;
+  /** Bytes dropped. */
+  readonly bytesDropped: number;
+  /** Messages received (text and binary, valid or not). */
+  readonly messagesReceived: number;
+  /** Received text frames that were not valid envelopes. */
+  readonly invalidMessages: number;
+}
+
+/**
+ * Server-side state and hooks a session reports to. Internal: built by the
+ * server, shared by its sessions.
+ */
+export interface SessionHost<Ctx, In extends EventMap, Out extends EventMap> {
+  readonly rooms: RoomIndex<Session<Ctx, In, Out>>;
+  readonly maxQueueMessages: number;
+  readonly maxQueueBytes: number;
+  readonly overflow: OverflowPolicy;
+  readonly highWaterMark: number;
+  readonly maxMessageBytes: number;
+  readonly invalidMessage: "reply" | "close" | "ignore";
+  readonly closeTimeout: number;
+  readonly validate: ((envelope: Envelope) => boolean) | undefined;
+  readonly counters: ServerCounters;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(id: unknown): void;
+  schedule(session: Session<Ctx, In, Out>): void;
+  unschedule(session: Session<Ctx, In, Out>): void;
+  onMessage(session: Session<Ctx, In, Out>, message: Message<In>): unknown;
+  onBinary(session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>): unknown;
+  onDrop(session: Session<Ctx, In, Out>, drop: DropInfo): void;
+  onInvalidMessage(session: Session<Ctx, In, Out>, error: EnvelopeError): void;
+  released(session: Session<Ctx, In, Out>): void;
+  report(error: unknown, session: Session<Ctx, In, Out>): void;
+}
+
+/** Server-wide counters, mutated by sessions; read through `server.stats`. */
+export interface ServerCounters {
+  opened: number;
+  closed: number;
+  rejected: number;
+  messagesReceived: number;
+  messagesSent: number;
+  messagesDropped: number;
+  bytesDropped: number;
+  invalidMessages: number;
+  overflowCloses: number;
+  tooLargeCloses: number;
+}
+
+/**
+ * The rooms of one session. Every operation is O(1) and keeps the server's
+ * room index in step.
+ *
+ * @example Usage
+ * ```ts ignore
+ * session.rooms.join("lobby"); // true: joined
+ * session.rooms.join("lobby"); // false: already there
+ * session.rooms.has("lobby"); // true
+ * [...session.rooms.current]; // ["lobby"]
+ * session.rooms.leave("lobby"); // true
+ * ```
+ */
+export interface SessionRooms {
+  /**
+   * Joins a room; idempotent.
+   *
+   * @param room The room's name.
+   * @returns `true` if joined now, `false` if already a member.
+   * @throws {TypeError} If `room` is not a string.
+   * @throws {SessionClosedError} If the session is closing or closed.
+   */
+  join(room: string): boolean;
+  /**
+   * Leaves a room; the room is deleted once empty.
+   *
+   * @param room The room's name.
+   * @returns `true` if left now, `false` if not a member.
+   */
+  leave(room: string): boolean;
+  /**
+   * Tells whether the session is in a room.
+   *
+   * @param room The room's name.
+   * @returns `true` if a member.
+   */
+  has(room: string): boolean;
+  /** The rooms the session is in now (a live view). */
+  readonly current: ReadonlySet<string>;
+}
+
+// Assigned by Session's static block.
+let _driver!: SessionDriver;
+const _NO_ROOMS: ReadonlySet<string> = new Set<string>();
+
+class _Rooms implements SessionRooms {
+  readonly #session: Session<unknown, EventMap, EventMap>;
+  readonly #index: RoomIndex<Session<unknown, EventMap, EventMap>>;
+  #set: Set<string> | undefined;
+
+  // deno-lint-ignore no-explicit-any
+  constructor(session: Session<any, any, any>, index: RoomIndex<any>) {
+    this.#session = session;
+    this.#index = index;
+  }
+
+  get current(): ReadonlySet<string> {
+    return this.#set ?? _NO_ROOMS;
+  }
+
+  join(room: string): boolean {
+    if (typeof room !== "string") {
+      throw new TypeError(`Cannot join room: the name must be a string, got ${typeof room}`);
+    }
+    if (this.#session.closed) {
+      throw new SessionClosedError(`Cannot join room "${room}": session is closed`);
+    }
+    const set = this.#set ??= new Set();
+    if (set.has(room)) return false;
+    set.add(room);
+    this.#index.add(room, this.#session);
+    return true;
+  }
+
+  leave(room: string): boolean {
+    if (this.#set === undefined || !this.#set.delete(room)) return false;
+    this.#index.delete(room, this.#session);
+    return true;
+  }
+
+  has(room: string): boolean {
+    return this.#set?.has(room) ?? false;
+  }
+
+  leaveAll(): void {
+    const set = this.#set;
+    if (set === undefined) return;
+    for (const room of set) this.#index.delete(room, this.#session);
+    set.clear();
+  }
+}
+const _OPEN = 0;
+const _CLOSING = 1;
+const _CLOSED = 2;
+
+/**
+ * One WebSocket connection after a successful upgrade: its id, the context
+ * the context factory returned, its rooms, a bounded send queue, and its
+ * lifecycle. Sessions are created by the {@linkcode Server}; you meet them in
+ * its hooks and in `server.sessions`.
+ *
+ * Sending never blocks and never throws on backpressure: while the send queue
+ * is empty and the socket has fewer than `highWaterMark` bytes buffered, a
+ * message goes straight to the socket; otherwise it waits in the queue,
+ * which is bounded by messages and bytes and applies the overflow policy.
+ *
+ * @typeParam Ctx The type the context factory returns.
+ * @typeParam In The event map of messages from the client.
+ * @typeParam Out The event map of messages to the client.
+ *
+ * @example Usage
+ * ```ts
+ * import { Server } from "@switchboard/ws";
+ *
+ * const server = new Server({
+ *   context: (request) => ({ name: new URL(request.url).searchParams.get("name") ?? "anon" }),
+ *   onConnect(session) {
+ *     session.rooms.join("lobby");
+ *     session.send("welcome", { id: session.id, name: session.ctx.name });
+ *   },
+ *   async onClose(session, cause) {
+ *     console.log(session.id, "closed:", cause.kind, cause.code);
+ *   },
+ * });
+ * ```
+ */
+export class Session<
+  Ctx = undefined,
+  In extends EventMap = EventMap,
+  Out extends EventMap = EventMap,
+> {
+  /** A crypto-random id, unique within the server. */
+  readonly id: string;
+  /** What the context factory returned for this connection. */
+  readonly ctx: Ctx;
+
+  readonly #host: SessionHost<Ctx, In, Out>;
+  readonly #socket: Socket;
+  readonly #drains: boolean;
+  #queue: SendQueue | undefined;
+  #rooms: _Rooms | undefined;
+  #state = _OPEN;
+  #cause: CloseCause | undefined;
+  #runtimeError: unknown;
+  #closeTimer: unknown;
+  #closed: Promise<CloseCause> | undefined;
+  #resolveClosed: ((cause: CloseCause) => void) | undefined;
+
+  #messagesSent = 0;
+  #bytesSent = 0;
+  #messagesQueued = 0;
+  #messagesDropped = 0;
+  #bytesDropped = 0;
+  #messagesReceived = 0;
+  #invalidMessages = 0;
+
+  private constructor(
+    host: SessionHost<Ctx, In, Out>,
+    socket: Socket,
+    id: string,
+    ctx: Ctx,
+    drains: boolean,
+  ) {
+    this.#host = host;
+    this.#socket = socket;
+    this.#drains = drains;
+    this.id = id;
+    this.ctx = ctx;
+  }
+
+  /** `"open"`, `"closing"` (close decided, handshake under way) or `"closed"`. */
+  get state(): "open" | "closing" | "closed" {
+    return this.#state === _OPEN ? "open" : this.#state === _CLOSING ? "closing" : "closed";
+  }
+
+  /** `true` once the session is closing or closed: nothing more is sent. */
+  get closed(): boolean {
+    return this.#state !== _OPEN;
+  }
+
+  /** Why the session closed, once it is closing or closed. */
+  get closeCause(): CloseCause | undefined {
+    return this.#cause;
+  }
+
+  /** The session's rooms: `join`, `leave`, `has`, `current`. */
+  get rooms(): SessionRooms {
+    return this.#rooms ??= new _Rooms(this, this.#host.rooms);
+  }
+
+  /** A snapshot of the session's counters. */
+  get stats(): SessionStats {
+    const queue = this.#queue;
+    return {
+      messagesSent: this.#messagesSent,
+      bytesSent: this.#bytesSent,
+      messagesQueued: this.#messagesQueued,
+      queueLength: queue?.length ?? 0,
+      queueBytes: queue?.bytes ?? 0,
+      queuePeakMessages: queue?.peakMessages ?? 0,
+      queuePeakBytes: queue?.peakBytes ?? 0,
+      messagesDropped: this.#messagesDropped,
+      bytesDropped: this.#bytesDropped,
+      messagesReceived: this.#messagesReceived,
+      invalidMessages: this.#invalidMessages,
+    };
+  }
+
+  /**
+   * Sends a message as a text frame holding the envelope `{"topic", "data"}`.
+   * Never blocks, never throws on backpressure.
+   *
+   * @typeParam K The topic.
+   * @param topic The topic.
+   * @param data The data; anything `JSON.stringify` accepts.
+   * @returns What happened to the message.
+   * @throws {TypeError} If `data` cannot be serialized (a `BigInt`, a cycle).
+   */
+  send<K extends keyof Out & string>(topic: K, data: Out[K]): SendResult {
+    if (this.#state !== _OPEN) return "closed";
+    const text = encodeEnvelope(topic, data);
+    return this.#offer(text, utf8Length(text), undefined);
+  }
+
+  /**
+   * Sends bytes as a binary frame. Never blocks, never throws on backpressure.
+   * The bytes are not copied: do not change them after the call.
+   *
+   * @param data The bytes.
+   * @returns What happened to the message.
+   */
+  sendBinary(data: Uint8Array<ArrayBuffer>): SendResult {
+    if (this.#state !== _OPEN) return "closed";
+    return this.#offer(data, data.byteLength, undefined);
+  }
+
+  /**
+   * Closes the session: it leaves every room at once, messages still in its
+   * send queue are dropped (counted, reported to `onDrop`), and the closing
+   * handshake starts. Calling it again returns the same promise.
+   *
+   * @param code A close code: 1000, 1001-1003, 1007-1014 or 3000-4999.
+   * @param reason A reason of at most 123 UTF-8 bytes.
+   * @returns A promise of the close cause, resolved once the session is closed
+   *   (the handshake finished, or `closeTimeout` passed).
+   * @throws {RangeError} If the code or reason is not allowed.
+   */
+  close(code: number = CloseCode.NORMAL, reason = ""): Promise<CloseCause> {
+    if (!_isSendableCode(code)) {
+      throw new RangeError(`Cannot close session: close code ${code} is not allowed`);
+    }
+    if (utf8Length(reason) > 123) {
+      throw new RangeError("Cannot close session: the reason is longer than 123 bytes");
+    }
+    if (this.#state === _OPEN) this.#beginClose({ kind: "server", code, reason });
+    return this.#whenClosed();
+  }
+
+  #whenClosed(): Promise<CloseCause> {
+    if (this.#closed === undefined) {
+      if (this.#state === _CLOSED) {
+        this.#closed = Promise.resolve(this.#cause!);
+      } else {
+        this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
+      }
+    }
+    return this.#closed;
+  }
+
+  #leaveAll(): void {
+    this.#rooms?.leaveAll();
+  }
+
+  /** Offers one frame: straight to the socket, or to the queue. */
+  #offer(
+    data: string | Uint8Array<ArrayBuffer>,
+    bytes: number,
+    frame: Frame | undefined,
+  ): SendResult {
+    if (this.#state !== _OPEN) return "closed";
+    const host = this.#host;
+    let queue = this.#queue;
+    if (
+      (queue === undefined || queue.length === 0) &&
+      this.#socket.bufferedAmount < host.highWaterMark
+    ) {
+      return this.#write(data, bytes) ? "sent" : "dropped";
+    }
+    queue ??= this.#queue = new SendQueue(host.maxQueueMessages, host.maxQueueBytes, host.overflow);
+    const result = queue.push(frame ?? { data, bytes });
+    switch (result.kind) {
+      case "queued":
+        this.#messagesQueued++;
+        if ("dropped" in result) this.#dropped("overflow", result.dropped, result.droppedBytes);
+        if (!this.#drains) host.schedule(this);
+        return "queued";
+      case "dropped":
+        this.#dropped("overflow", 1, bytes);
+        return "dropped";
+      case "overflow": {
+        const error = new QueueFullError(queue.length, queue.bytes, bytes);
+        this.#dropped("overflow", 1, bytes);
+        host.counters.overflowCloses++;
+        this.#beginClose({
+          kind: "overflow",
+          code: CloseCode.TRY_AGAIN_LATER,
+          reason: "Send queue full",
+          error,
+        });
+        return "dropped";
+      }
+    }
+  }
+
+  /** Hands one frame to the socket; `false` if the runtime refused it (counted). */
+  #write(data: string | Uint8Array<ArrayBuffer>, bytes: number): boolean {
+    let status: number | void;
+    try {
+      status = this.#socket.send(data);
+    } catch {
+      status = 0; // the socket closed under us; its close event follows
+    }
+    if (status === 0) {
+      this.#dropped("runtime", 1, bytes);
+      return false;
+    }
+    this.#messagesSent++;
+    this.#bytesSent += bytes;
+    this.#host.counters.messagesSent++;
+    return true;
+  }
+
+  /** Writes queued frames while the socket is under its high-water mark. */
+  #flush(): boolean {
+    const queue = this.#queue;
+    if (queue === undefined) return true;
+    const socket = this.#socket;
+    const limit = this.#host.highWaterMark;
+    while (this.#state === _OPEN && queue.length > 0 && socket.bufferedAmount < limit) {
+      const frame = queue.shift()!;
+      this.#write(frame.data, frame.bytes);
+    }
+    return queue.length === 0 || this.#state !== _OPEN;
+  }
+
+  #dropped(reason: DropInfo["reason"], messages: number, bytes: number): void {
+    this.#messagesDropped += messages;
+    this.#bytesDropped += bytes;
+    this.#host.counters.messagesDropped += messages;
+    this.#host.counters.bytesDropped += bytes;
+    this.#host.onDrop(this, { reason, messages, bytes });
+  }
+
+  /** Decides to close: nothing is sent after this. */
+  #beginClose(cause: CloseCause): void {
+    if (this.#state !== _OPEN) return;
+    this.#state = _CLOSING;
+    this.#cause = cause;
+    this.#releaseQueue();
+    this.#leaveAll();
+    try {
+      this.#socket.close(cause.code, _truncateReason(cause.reason));
+    } catch (error) {
+      this.#host.report(error, this);
+      this.#finish(undefined, true);
+      return;
+    }
+    const host = this.#host;
+    this.#closeTimer = host.setTimeout(() => {
+      this.#closeTimer = undefined;
+      this.#finish(undefined, true);
+    }, host.closeTimeout);
+  }
+
+  #releaseQueue(): void {
+    const queue = this.#queue;
+    if (queue === undefined) return;
+    this.#host.unschedule(this);
+    if (queue.length > 0) this.#dropped("closed", queue.length, queue.bytes);
+    queue.clear();
+  }
+
+  /** Releases the session: out of every room and the registry, `onClose`, promise. */
+  #finish(cause: CloseCause | undefined, forced: boolean): void {
+    if (this.#state === _CLOSED) return;
+    if (this.#state === _OPEN) {
+      this.#cause = cause;
+      this.#releaseQueue();
+      this.#leaveAll();
+    }
+    this.#state = _CLOSED;
+    if (forced) this.#cause = { ...this.#cause!, forced: true };
+    if (this.#closeTimer !== undefined) {
+      this.#host.clearTimeout(this.#closeTimer);
+      this.#closeTimer = undefined;
+    }
+    this.#queue = undefined;
+    this.#host.released(this);
+    this.#resolveClosed?.(this.#cause!);
+  }
+
+  // The adapter-facing side. Reached through `_SessionDriver`, not part of the public API.
+
+  #receive(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void {
+    if (this.#state !== _OPEN) return;
+    this.#messagesReceived++;
+    const host = this.#host;
+    host.counters.messagesReceived++;
+    const max = host.maxMessageBytes;
+    if (typeof data === "string") {
+      if (data.length > max || (data.length * 3 > max && utf8Length(data) > max)) {
+        this.#tooLarge();
+        return;
+      }
+      let envelope: Envelope;
+      try {
+        envelope = decodeEnvelope(data);
+        if (host.validate !== undefined && !host.validate(envelope)) {
+          throw new EnvelopeError("rejected", "Invalid envelope: rejected by validate()");
+        }
+      } catch (error) {
+        this.#invalid(error);
+        return;
+      }
+      this.#call(host.onMessage, envelope as Message<In>);
+    } else {
+      const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+      if (bytes.byteLength > max) {
+        this.#tooLarge();
+        return;
+      }
+      this.#call(host.onBinary, bytes);
+    }
+  }
+
+  #tooLarge(): void {
+    this.#host.counters.tooLargeCloses++;
+    this.#beginClose({
+      kind: "too-large",
+      code: CloseCode.MESSAGE_TOO_BIG,
+      reason: `Message exceeds ${this.#host.maxMessageBytes} bytes`,
+    });
+  }
+
+  #invalid(error: unknown): void {
+    const host = this.#host;
+    const envelopeError = error instanceof EnvelopeError
+      ? error
+      : new EnvelopeError("rejected", "Invalid envelope: validate() threw", { cause: error });
+    this.#invalidMessages++;
+    host.counters.invalidMessages++;
+    host.onInvalidMessage(this, envelopeError);
+    if (host.invalidMessage === "close") {
+      this.#beginClose({
+        kind: "invalid",
+        code: CloseCode.INVALID_PAYLOAD,
+        reason: envelopeError.message,
+        error: envelopeError,
+      });
+    } else if (host.invalidMessage === "reply") {
+      const text = encodeEnvelope(ERROR_TOPIC, {
+        code: envelopeError.code,
+        message: envelopeError.message,
+      });
+      this.#offer(text, utf8Length(text), undefined);
+    }
+  }
+
+  /** Calls a user hook; a throw or a rejection goes to `onError`, never up. */
+  #call<T>(hook: (session: Session<Ctx, In, Out>, value: T) => unknown, value: T): void {
+    try {
+      const result = hook(this, value);
+      if (result instanceof Promise) result.catch((error) => this.#host.report(error, this));
+    } catch (error) {
+      this.#host.report(error, this);
+    }
+  }
+
+  #runtimeClosed(code: number, reason: string): void {
+    if (this.#state === _CLOSED) return;
+    if (this.#state === _CLOSING) {
+      this.#finish(undefined, false);
+      return;
+    }
+    const error = this.#runtimeError;
+    let cause: CloseCause;
+    if (error !== undefined && _isTimeout(error)) {
+      cause = { kind: "timeout", code, reason, error };
+    } else if (error !== undefined || code === CloseCode.ABNORMAL) {
+      cause = { kind: "error", code, reason, error };
+    } else {
+      cause = { kind: "client", code, reason };
+    }
+    this.#finish(cause, false);
+  }
+
+  #runtimeError_(error: unknown): void {
+    this.#runtimeError ??= error;
+  }
+
+  #shutdown(code: number, reason: string): void {
+    this.#beginClose({ kind: "shutdown", code, reason });
+  }
+
+  static {
+    _driver = {
+      create: (host, socket, id, ctx, drains) => new Session(host, socket, id, ctx, drains),
+      receive: (session, data) => session.#receive(data),
+      closed: (session, code, reason) => session.#runtimeClosed(code, reason),
+      error: (session, error) => session.#runtimeError_(error),
+      flush: (session) => session.#flush(),
+      offer: (session, frame) => session.#offer(frame.data, frame.bytes, frame),
+      shutdown: (session, code, reason) => session.#shutdown(code, reason),
+      forceClose: (session) => session.#finish(session.#cause, true),
+      whenClosed: (session) => session.#whenClosed(),
+    };
+  }
+}
+
+/** The topic of the envelope answering a malformed one under `invalidMessage: "reply"`. */
+export const ERROR_TOPIC = "$error";
+
+// deno-lint-ignore no-explicit-any
+type AnySession = Session<any, any, any>;
+
+/** Internal operations on sessions for the server and the adapters. */
+export interface SessionDriver {
+  create<Ctx, In extends EventMap, Out extends EventMap>(
+    host: SessionHost<Ctx, In, Out>,
+    socket: Socket,
+    id: string,
+    ctx: Ctx,
+    drains: boolean,
+  ): Session<Ctx, In, Out>;
+  receive(session: AnySession, data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void;
+  closed(session: AnySession, code: number, reason: string): void;
+  error(session: AnySession, error: unknown): void;
+  flush(session: AnySession): boolean;
+  offer(session: AnySession, frame: Frame): SendResult;
+  shutdown(session: AnySession, code: number, reason: string): void;
+  forceClose(session: AnySession): void;
+  whenClosed(session: AnySession): Promise<CloseCause>;
+}
+
+/** Internal: the server's and adapters' access to session internals. */
+export function _sessionDriver(): SessionDriver {
+  return _driver;
+}
+
+function _isSendableCode(code: number): boolean {
+  return Number.isInteger(code) &&
+    (code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+      (code >= 3000 && code <= 4999));
+}
+
+function _isTimeout(error: unknown): boolean {
+  const message = error instanceof Error
+    ? error.message
+    : (error as { message?: unknown })?.message;
+  return typeof message === "string" && /ping|timeout|timed out/i.test(message);
+}
+
+function _truncateReason(reason: string): string {
+  if (reason.length <= 41 || utf8Length(reason) <= 123) return reason;
+  let end = Math.min(reason.length, 123);
+  while (end > 0 && utf8Length(reason.slice(0, end)) > 123) end--;
+  return reason.slice(0, end);
+}

@@ -1,0 +1,34 @@
+/**
+ * The one structural interface a runtime adapter fills for each connection.
+ * A standard server-side `WebSocket` (Deno's) already is one; the Bun
+ * adapter wraps Bun's `ServerWebSocket` in one.
+ *
+ * @example A fake socket for tests
+ * ```ts
+ * import type { Socket } from "@switchboard/ws";
+ *
+ * const sent: (string | Uint8Array)[] = [];
+ * const socket: Socket = {
+ *   readyState: 1,
+ *   bufferedAmount: 0,
+ *   send(data) {
+ *     sent.push(data);
+ *   },
+ *   close() {},
+ * };
+ * ```
+ */
+export interface Socket {
+  /** 0 connecting, 1 open, 2 closing, 3 closed, as `WebSocket.readyState`. */
+  readonly readyState: number;
+  /** Bytes handed to `send` that the runtime has not written to the network yet. */
+  readonly bufferedAmount: number;
+  /**
+   * Sends one frame: a string as a text frame, bytes as a binary frame.
+   * A returned `0` means the runtime dropped the frame (Bun's send status);
+   * any other value, or none, means it took it.
+   */
+  send(data: string | Uint8Array<ArrayBuffer>): number | void;
+  /** Starts the closing handshake with a close code and reason. */
+  close(code?: number, reason?: string): void;
+}
