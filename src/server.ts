@@ -268,8 +268,22 @@ export interface Connection<Ctx, In extends EventMap, Out extends EventMap> {
   error(error: unknown): void;
   /** The socket can take more data. */
   drain(): void;
-  /** The socket closed with this code and reason. */
-  close(code: number, reason: string): void;
+  /**
+   * The socket closed with this code and reason. An adapter that knows why
+   * the runtime closed it (its own size limit, its idle timeout) says so in
+   * `kind`; otherwise the session infers it.
+   */
+  close(code: number, reason: string, kind?: CloseCause["kind"]): void;
+}
+
+/** The limits a server enforces, for adapters to configure their runtime with. */
+export interface ServerLimits {
+  /** The largest inbound message in bytes. */
+  readonly maxMessageBytes: number;
+  /** Seconds of silence before the runtime closes a connection; 0 for never. */
+  readonly idleTimeout: number;
+  /** Bytes the runtime may buffer per socket before messages wait in the send queue. */
+  readonly highWaterMark: number;
 }
 
 const _driver = _sessionDriver();
@@ -427,6 +441,15 @@ export class Server<
   /** Every room with at least one member, to its members. */
   get rooms(): ReadonlyMap<string, ReadonlySet<Session<Ctx, In, Out>>> {
     return this.#host.rooms.map;
+  }
+
+  /** The limits this server enforces, for adapters. */
+  get limits(): ServerLimits {
+    return {
+      maxMessageBytes: this.#host.maxMessageBytes,
+      idleTimeout: this.#idleTimeout,
+      highWaterMark: this.#host.highWaterMark,
+    };
   }
 
   /** `true` once `shutdown()` was called: new upgrades get 503. */
@@ -709,8 +732,8 @@ class _Connection<Ctx, In extends EventMap, Out extends EventMap>
     _driver.flush(this.session);
   }
 
-  close(code: number, reason: string): void {
-    _driver.closed(this.session, code, reason);
+  close(code: number, reason: string, kind?: CloseCause["kind"]): void {
+    _driver.closed(this.session, code, reason, kind);
   }
 }
 

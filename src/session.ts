@@ -498,6 +498,7 @@ export class Session<
       this.#finish(undefined, true);
       return;
     }
+    if (this.#state !== _CLOSING) return; // some runtimes (Bun) report the close inside close()
     const host = this.#host;
     this.#closeTimer = host.setTimeout(() => {
       this.#closeTimer = undefined;
@@ -609,7 +610,7 @@ export class Session<
     }
   }
 
-  #runtimeClosed(code: number, reason: string): void {
+  #runtimeClosed(code: number, reason: string, kind: CloseCause["kind"] | undefined): void {
     if (this.#state === _CLOSED) return;
     if (this.#state === _CLOSING) {
       this.#finish(undefined, false);
@@ -617,7 +618,12 @@ export class Session<
     }
     const error = this.#runtimeError;
     let cause: CloseCause;
-    if (error !== undefined && _isTimeout(error)) {
+    if (kind === "too-large") {
+      this.#host.counters.tooLargeCloses++;
+      cause = { kind, code: CloseCode.MESSAGE_TOO_BIG, reason };
+    } else if (kind !== undefined) {
+      cause = { kind, code, reason, error };
+    } else if (error !== undefined && _isTimeout(error)) {
       cause = { kind: "timeout", code, reason, error };
     } else if (error !== undefined || code === CloseCode.ABNORMAL) {
       cause = { kind: "error", code, reason, error };
@@ -639,7 +645,7 @@ export class Session<
     _driver = {
       create: (host, socket, id, ctx, drains) => new Session(host, socket, id, ctx, drains),
       receive: (session, data) => session.#receive(data),
-      closed: (session, code, reason) => session.#runtimeClosed(code, reason),
+      closed: (session, code, reason, kind) => session.#runtimeClosed(code, reason, kind),
       error: (session, error) => session.#runtimeError_(error),
       flush: (session) => session.#flush(),
       offer: (session, frame) => session.#offer(frame.data, frame.bytes, frame),
@@ -666,7 +672,12 @@ export interface SessionDriver {
     drains: boolean,
   ): Session<Ctx, In, Out>;
   receive(session: AnySession, data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void;
-  closed(session: AnySession, code: number, reason: string): void;
+  closed(
+    session: AnySession,
+    code: number,
+    reason: string,
+    kind: CloseCause["kind"] | undefined,
+  ): void;
   error(session: AnySession, error: unknown): void;
   flush(session: AnySession): boolean;
   offer(session: AnySession, frame: Frame): SendResult;
