@@ -1,0 +1,386 @@
+/**
+ * In-memory stand-ins for the runtime, for the deterministic unit tests:
+ * a {@linkcode FakeSocket} (the `Socket` an adapter fills), a helper that
+ * opens a session on a `Server` with it, a {@linkcode FakeTimers} for the
+ * server's `timers` option, and a {@linkcode FakeWebSocket} for `fetch` with
+ * an injected `upgrade`.
+ *
+ * @module
+ */
+import type { Connection, Server, Timers } from "../src/server.ts";
+import type { Session } from "../src/session.ts";
+import type { Socket } from "../src/socket.ts";
+import type { EventMap } from "../src/topics.ts";
+import type { Upgrade } from "../src/upgrade.ts";
+
+/**
+ * How a {@linkcode FakeSocket} reports its own `close()` back to the session:
+ *
+ * - `"sync"`: at once, inside `close()`, like Bun.
+ * - `"manual"`: when the test calls {@linkcode FakeSocket.completeClose}, like
+ *   Deno after the peer's close frame arrives (or never, if the test does not).
+ */
+export type CloseReport = "sync" | "manual";
+
+/** One call of {@linkcode FakeSocket.close}. */
+export interface CloseCall {
+  /** The code given, if any. */
+  readonly code: number | undefined;
+  /** The reason given, if any. */
+  readonly reason: string | undefined;
+}
+
+/** Options of {@linkcode FakeSocket}. */
+export interface FakeSocketOptions {
+  /**
+   * How `close()` is reported back.
+   * @default {"manual"}
+   */
+  closeReport?: CloseReport;
+  /**
+   * What `send()` returns (Bun returns 0 for a dropped frame).
+   * @default {undefined}
+   */
+  sendStatus?: number;
+}
+
+/**
+ * An in-memory {@linkcode Socket}: the test sets `bufferedAmount`, reads the
+ * frames in `sent` and the calls in `closes`.
+ */
+export class FakeSocket implements Socket {
+  /** 1 while open, 2 after `close()`, 3 once the close is reported. */
+  readyState = 1;
+  /** Set by the test to simulate backpressure. */
+  bufferedAmount = 0;
+  /** Every frame handed to `send()`, in order. */
+  readonly sent: (string | Uint8Array<ArrayBuffer>)[] = [];
+  /** Every call of `close()`, in order. */
+  readonly closes: CloseCall[] = [];
+  /** What `send()` returns. */
+  sendStatus: number | undefined;
+  /** How `close()` is reported back. */
+  closeReport: CloseReport;
+  /** Where the close is reported; set by {@linkcode openSession}. */
+  // deno-lint-ignore no-explicit-any
+  connection: Connection<any, any, any> | undefined;
+
+  /**
+   * Creates an open socket with nothing buffered.
+   *
+   * @param options How the close is reported and what `send()` returns.
+   */
+  constructor(options: FakeSocketOptions = {}) {
+    this.closeReport = options.closeReport ?? "manual";
+    this.sendStatus = options.sendStatus;
+  }
+
+  /**
+   * Records a frame.
+   *
+   * @param data The frame.
+   * @returns `sendStatus`.
+   */
+  send(data: string | Uint8Array<ArrayBuffer>): number | void {
+    this.sent.push(data);
+    return this.sendStatus;
+  }
+
+  /**
+   * Records the call; reports it back at once under `closeReport: "sync"`.
+   *
+   * @param code The close code.
+   * @param reason The close reason.
+   */
+  close(code?: number, reason?: string): void {
+    this.closes.push({ code, reason });
+    if (this.readyState === 1) this.readyState = 2;
+    if (this.closeReport === "sync") this.completeClose();
+  }
+
+  /**
+   * Reports the close to the connection, as the runtime does once the
+   * handshake is over: with the code and reason of the first `close()` call
+   * unless others are given.
+   *
+   * @param code The code to report.
+   * @param reason The reason to report.
+   */
+  completeClose(code?: number, reason?: string): void {
+    const first = this.closes[0];
+    this.readyState = 3;
+    this.connection?.close(code ?? first?.code ?? 1005, reason ?? first?.reason ?? "");
+  }
+
+  /**
+   * The text frames, parsed as JSON.
+   *
+   * @returns Each text frame's value, in order; binary frames are skipped.
+   */
+  texts(): unknown[] {
+    return this.sent.filter((frame) => typeof frame === "string").map((frame) =>
+      JSON.parse(frame as string)
+    );
+  }
+
+  /**
+   * The `data` of each text frame, for frames that are envelopes.
+   *
+   * @returns Each envelope's data, in order.
+   */
+  data(): unknown[] {
+    return this.texts().map((value) => (value as { data?: unknown }).data);
+  }
+}
+
+/** What {@linkcode openSession} returns. */
+export interface Opened<Ctx, In extends EventMap, Out extends EventMap> {
+  /** The fake socket under the session. */
+  readonly socket: FakeSocket;
+  /** The runtime's side: report messages, errors, drains and the close here. */
+  readonly connection: Connection<Ctx, In, Out>;
+  /** The session. */
+  readonly session: Session<Ctx, In, Out>;
+}
+
+/** Options of {@linkcode openSession}. */
+export interface OpenSessionOptions<Ctx> extends FakeSocketOptions {
+  /** The session's context. */
+  ctx?: Ctx;
+  /**
+   * Whether the test reports drains (`connection.drain()`); otherwise the
+   * server's drain scheduler polls.
+   * @default {true}
+   */
+  drains?: boolean;
+  /** A socket to use instead of a new one. */
+  socket?: FakeSocket;
+}
+
+/**
+ * Opens a session on a server over a new {@linkcode FakeSocket}, wired so that
+ * the socket can report its close back.
+ *
+ * @typeParam Ctx The server's context type.
+ * @typeParam In The inbound event map.
+ * @typeParam Out The outbound event map.
+ * @param server The server.
+ * @param options The context, drains, and the socket's options.
+ * @returns The socket, the connection and the session.
+ */
+export function openSession<Ctx, In extends EventMap, Out extends EventMap>(
+  server: Server<Ctx, In, Out>,
+  options: OpenSessionOptions<Ctx> = {},
+): Opened<Ctx, In, Out> {
+  const socket = options.socket ?? new FakeSocket(options);
+  const connection = server.open(socket, {
+    ctx: options.ctx as Ctx,
+    protocol: undefined,
+  }, { drains: options.drains ?? true });
+  socket.connection = connection;
+  return { socket, connection, session: connection.session };
+}
+
+interface _Timer {
+  readonly id: number;
+  readonly at: number;
+  readonly ms: number;
+  readonly fn: () => void;
+}
+
+/**
+ * A {@linkcode Timers} driven by hand: nothing runs until {@linkcode FakeTimers.tick}.
+ * Its methods are bound, so it works however the server calls them.
+ */
+export class FakeTimers implements Timers {
+  #now = 0;
+  #nextId = 1;
+  readonly #timers = new Map<number, _Timer>();
+
+  /** The fake time in milliseconds. */
+  get now(): number {
+    return this.#now;
+  }
+
+  /** The number of timers set and not yet run or cleared. */
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  /**
+   * The delays the pending timers were set with, in the order they were set.
+   *
+   * @returns The delays in milliseconds.
+   */
+  delays(): number[] {
+    return [...this.#timers.values()].map((timer) => timer.ms);
+  }
+
+  /** Like `globalThis.setTimeout`. */
+  readonly setTimeout = (fn: () => void, ms: number): unknown => {
+    const id = this.#nextId++;
+    this.#timers.set(id, { id, at: this.#now + Math.max(0, ms), ms, fn });
+    return id;
+  };
+
+  /** Like `globalThis.clearTimeout`. */
+  readonly clearTimeout = (id: unknown): void => {
+    this.#timers.delete(id as number);
+  };
+
+  /**
+   * Advances the fake time, running every timer that falls due, in order of
+   * due time (timers set while running are run too if they fall due).
+   *
+   * @param ms How far to advance.
+   * @returns How many timers ran.
+   */
+  tick(ms: number): number {
+    const end = this.#now + ms;
+    let ran = 0;
+    for (;;) {
+      let next: _Timer | undefined;
+      for (const timer of this.#timers.values()) {
+        if (timer.at <= end && (next === undefined || timer.at < next.at)) next = timer;
+      }
+      if (next === undefined) break;
+      this.#timers.delete(next.id);
+      this.#now = next.at;
+      next.fn();
+      ran++;
+    }
+    this.#now = end;
+    return ran;
+  }
+}
+
+/**
+ * A server-side `WebSocket` stand-in for `fetch` with an injected
+ * `upgrade`: an `EventTarget` the test makes fire `open`, `message`,
+ * `error` and `close`.
+ */
+export class FakeWebSocket extends EventTarget {
+  /** Set by the server. */
+  binaryType: BinaryType = "blob";
+  /** As `WebSocket.readyState`. */
+  readyState = 0;
+  /** Set by the test. */
+  bufferedAmount = 0;
+  /** Every frame sent. */
+  readonly sent: (string | Uint8Array<ArrayBuffer>)[] = [];
+  /** Every call of `close()`. */
+  readonly closes: CloseCall[] = [];
+
+  /**
+   * Records a frame.
+   *
+   * @param data The frame.
+   */
+  send(data: string | Uint8Array<ArrayBuffer>): void {
+    this.sent.push(data);
+  }
+
+  /**
+   * Records the call; the test fires `close` with {@linkcode FakeWebSocket.fireClose}.
+   *
+   * @param code The close code.
+   * @param reason The close reason.
+   */
+  close(code?: number, reason?: string): void {
+    this.closes.push({ code, reason });
+    if (this.readyState < 2) this.readyState = 2;
+  }
+
+  /** Fires `open`. */
+  fireOpen(): void {
+    this.readyState = 1;
+    this.dispatchEvent(new Event("open"));
+  }
+
+  /**
+   * Fires `message`.
+   *
+   * @param data The message's data.
+   */
+  fireMessage(data: string | ArrayBuffer): void {
+    this.dispatchEvent(new MessageEvent("message", { data }));
+  }
+
+  /**
+   * Fires `error` as Deno does, with a message and no `error`.
+   *
+   * @param message The error's message.
+   */
+  fireError(message: string): void {
+    this.dispatchEvent(new ErrorEvent("error", { message }));
+  }
+
+  /**
+   * Fires `close`.
+   *
+   * @param code The close code.
+   * @param reason The close reason.
+   */
+  fireClose(code: number, reason = ""): void {
+    this.readyState = 3;
+    this.dispatchEvent(new CloseEvent("close", { code, reason }));
+  }
+}
+
+/** One call of a {@linkcode FakeUpgrade}. */
+export interface UpgradeCall {
+  /** The request. */
+  readonly request: Request;
+  /** The options the server passed. */
+  readonly options: { protocol?: string; idleTimeout: number };
+  /** The socket returned. */
+  readonly socket: FakeWebSocket;
+  /** The response returned. */
+  readonly response: Response;
+}
+
+/** An injectable `upgrade` that records its calls. */
+export interface FakeUpgrade {
+  /** The function to pass as the `upgrade` option. */
+  readonly upgrade: Upgrade;
+  /** Every call, in order. */
+  readonly calls: UpgradeCall[];
+}
+
+/**
+ * Makes an `upgrade` option that answers 101 with a new {@linkcode FakeWebSocket}.
+ *
+ * @returns The function and its recorded calls.
+ */
+export function fakeUpgrade(): FakeUpgrade {
+  const calls: UpgradeCall[] = [];
+  const upgrade: Upgrade = (request, options) => {
+    const socket = new FakeWebSocket();
+    const response = new Response(null, { status: 101 });
+    calls.push({ request, options, socket, response });
+    return { response, socket: socket as unknown as WebSocket };
+  };
+  return { upgrade, calls };
+}
+
+/**
+ * Makes a WebSocket upgrade request.
+ *
+ * @param url The URL.
+ * @param headers More headers.
+ * @returns The request.
+ */
+export function upgradeRequest(
+  url = "http://127.0.0.1/ws",
+  headers: Record<string, string> = {},
+): Request {
+  return new Request(url, {
+    headers: {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      ...headers,
+    },
+  });
+}

@@ -1,0 +1,279 @@
+/**
+ * Test harness: runs a conformance fixture in a Deno or Bun subprocess,
+ * and gives tests WebSocket clients that wait on events, never on sleeps.
+ */
+import type { TestEvent } from "./fixtures/app.ts";
+
+/** A runtime the conformance suite runs on. */
+export type Runtime = "deno" | "bun";
+
+/** A running fixture: one port per app, and its control endpoints. */
+export interface Fixture {
+  readonly runtime: Runtime;
+  /** A `ws://` URL for an app, with a query. */
+  ws(app: string, query?: string): string;
+  /** An `http://` URL for an app, with a path and query. */
+  http(app: string, path: string): string;
+  /** GETs a control endpoint and parses its JSON. */
+  ctl<T = unknown>(app: string, path: string): Promise<T>;
+  /** Waits for a server-side event matching every field given. */
+  event(app: string, match: Record<string, string | number>): Promise<TestEvent>;
+  /** Stops the subprocess and waits for it. */
+  stop(): Promise<void>;
+}
+
+const _FIXTURES = new URL("./fixtures/", import.meta.url);
+
+/**
+ * The command that runs Bun: `bun` if installed, else Bun from the npm
+ * registry through `npx`. Throws if neither works: the Bun suite must run,
+ * never be skipped.
+ */
+export async function bunCommand(): Promise<string[]> {
+  for (const command of [["bun"], ["npx", "-y", "bun@1"]]) {
+    try {
+      const { success } = await new Deno.Command(command[0], {
+        args: [...command.slice(1), "--version"],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      if (success) return command;
+    } catch {
+      // not installed; try the next
+    }
+  }
+  throw new Error("Bun is not available: install it with `npm i -g bun@1`");
+}
+
+/** Starts the fixture server on a runtime and waits for its ports. */
+export async function startFixture(runtime: Runtime): Promise<Fixture> {
+  const command = runtime === "deno"
+    ? [Deno.execPath(), "run", "--allow-net", new URL("serve_deno.ts", _FIXTURES).pathname]
+    : [...await bunCommand(), new URL("serve_bun.ts", _FIXTURES).pathname];
+  const child = new Deno.Command(command[0], {
+    args: command.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  let first: string | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${runtime} fixture did not start in 30 s`)), 30_000);
+  });
+  try {
+    while (first === undefined) {
+      const { value, done } = await Promise.race([lines.read(), timeout]);
+      if (done) throw new Error(`${runtime} fixture exited before printing its ports`);
+      buffered += value;
+      const end = buffered.indexOf("\n");
+      if (end >= 0) first = buffered.slice(0, end);
+    }
+  } catch (error) {
+    clearTimeout(timer);
+    child.kill("SIGKILL");
+    await child.status;
+    await lines.cancel();
+    throw error;
+  }
+  clearTimeout(timer);
+  // Keep draining stdout so the child never blocks on a full pipe.
+  const drained = (async () => {
+    while (!(await lines.read()).done) { /* discard */ }
+  })();
+  const ports: Record<string, number> = JSON.parse(first).ports;
+  const base = (app: string) => {
+    const port = ports[app];
+    if (port === undefined) throw new Error(`No app "${app}" in the fixture`);
+    return `127.0.0.1:${port}`;
+  };
+  const fixture: Fixture = {
+    runtime,
+    ws: (app, query = "") => `ws://${base(app)}/${query ? "?" + query : ""}`,
+    http: (app, path) => `http://${base(app)}${path}`,
+    async ctl<T>(app: string, path: string): Promise<T> {
+      const response = await fetch(fixture.http(app, path));
+      const body = await response.text();
+      if (!response.ok) throw new Error(`${path}: ${response.status} ${body}`);
+      return JSON.parse(body) as T;
+    },
+    event(app, match) {
+      const query = new URLSearchParams(
+        Object.entries(match).map(([k, v]) => [k, String(v)]),
+      );
+      return fixture.ctl<TestEvent>(app, `/ctl/wait?${query}`);
+    },
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await child.status;
+      await drained;
+    },
+  };
+  return fixture;
+}
+
+/** A received message: a parsed envelope for text, bytes for binary. */
+export type Received =
+  // deno-lint-ignore no-explicit-any
+  | { topic: string; data: any }
+  | { binary: Uint8Array };
+
+/**
+ * A WebSocket client that keeps every message it receives and lets a test
+ * wait for the next one matching a predicate.
+ */
+export class Client {
+  readonly socket: WebSocket;
+  readonly received: Received[] = [];
+  /** Resolves when the socket opened; rejects if it closed first. */
+  readonly opened: Promise<void>;
+  /** Resolves with the close event's code and reason. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  #cursor = 0;
+  #wake: (() => void) | undefined;
+
+  constructor(url: string, protocols?: string[]) {
+    const socket = this.socket = new WebSocket(url, protocols);
+    socket.binaryType = "arraybuffer";
+    this.opened = new Promise((resolve, reject) => {
+      socket.addEventListener("open", () => resolve());
+      socket.addEventListener("close", () => reject(new Error("Closed before open")));
+    });
+    this.opened.catch(() => {});
+    this.closed = new Promise((resolve) => {
+      socket.addEventListener("close", (e) => {
+        resolve({ code: e.code, reason: e.reason });
+        this.#wake?.();
+      });
+    });
+    socket.addEventListener("error", () => {});
+    socket.addEventListener("message", (e) => {
+      this.received.push(
+        typeof e.data === "string"
+          ? JSON.parse(e.data)
+          : { binary: new Uint8Array(e.data as ArrayBuffer) },
+      );
+      this.#wake?.();
+    });
+  }
+
+  /** Opens a client and waits for its `welcome`. */
+  static async connect(url: string): Promise<Client> {
+    const client = new Client(url);
+    await client.opened;
+    await client.next((m) => "topic" in m && m.topic === "welcome");
+    return client;
+  }
+
+  /** Sends an envelope. */
+  send(topic: string, data?: unknown): void {
+    this.socket.send(JSON.stringify({ topic, data }));
+  }
+
+  /**
+   * Returns the next message not yet taken (matching `match`, skipping the
+   * rest); fails after `ms` or if the socket closes first.
+   */
+  async next(match: (m: Received) => boolean = () => true, ms = 10_000): Promise<Received> {
+    const deadline = Date.now() + ms;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      while (true) {
+        while (this.#cursor < this.received.length) {
+          const m = this.received[this.#cursor++];
+          if (match(m)) return m;
+        }
+        if (this.socket.readyState === WebSocket.CLOSED) {
+          throw new Error("Socket closed while waiting for a message");
+        }
+        if (Date.now() >= deadline) throw new Error(`No matching message in ${ms} ms`);
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          timer = setTimeout(resolve, deadline - Date.now());
+        });
+        clearTimeout(timer);
+      }
+    } finally {
+      clearTimeout(timer);
+      this.#wake = undefined;
+    }
+  }
+
+  /** The next message on `topic`; its data. */
+  // deno-lint-ignore no-explicit-any
+  async take(topic: string, ms?: number): Promise<any> {
+    const m = await this.next((m) => "topic" in m && m.topic === topic, ms);
+    return (m as { data: unknown }).data;
+  }
+
+  /** Closes (if open) and waits for the close event. */
+  async close(code?: number, reason?: string): Promise<{ code: number; reason: string }> {
+    if (this.socket.readyState <= WebSocket.OPEN) {
+      await this.opened.catch(() => {});
+      this.socket.close(code, reason);
+    }
+    return await this.closed;
+  }
+}
+
+/**
+ * A client that completes the WebSocket handshake over raw TCP and then
+ * never reads: the slowest consumer there is.
+ */
+export class StuckClient {
+  readonly #conn: Deno.TcpConn;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+  }
+
+  /** Connects, sends the upgrade, and reads only the 101 response. */
+  static async connect(url: string): Promise<StuckClient> {
+    const { hostname, port, pathname, search } = new URL(url);
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    const request = `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+      "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    await conn.write(new TextEncoder().encode(request));
+    let head = "";
+    const buffer = new Uint8Array(1); // byte by byte: read nothing past the head
+    while (!head.endsWith("\r\n\r\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) throw new Error(`Handshake failed: ${head}`);
+      head += String.fromCharCode(buffer[0]);
+    }
+    if (!head.startsWith("HTTP/1.1 101")) {
+      conn.close();
+      throw new Error(`Handshake refused: ${head.split("\r\n")[0]}`);
+    }
+    return new StuckClient(conn);
+  }
+
+  /** Drops the TCP connection without a close frame. */
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/** Sends an upgrade request with `fetch` and returns status and body. */
+export async function tryUpgrade(url: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(url.replace(/^ws/, "http"), {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+    },
+  });
+  return { status: response.status, body: await response.text() };
+}
