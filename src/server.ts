@@ -48,7 +48,7 @@ export type ContextFactory<Ctx> = (
  * @typeParam In The event map of messages from clients, set by `topics`.
  * @typeParam Out The event map of messages to clients, set by `topics`.
  */
-export interface ServerOptions<Ctx, In extends EventMap, Out extends EventMap> {
+export interface ServerOptions<Ctx, In extends object, Out extends object> {
   /**
    * The topics in each direction, as types: `defineTopics<In, Out>()`.
    * Only types; runtime checks go in `validate`.
@@ -127,7 +127,9 @@ export interface ServerOptions<Ctx, In extends EventMap, Out extends EventMap> {
   invalidMessage?: "reply" | "close" | "ignore";
   /**
    * Checks each decoded envelope before `onMessage`; `false` or a throw makes
-   * it invalid. The place for schema validation.
+   * it invalid. The place for schema validation. Throw an
+   * {@linkcode EnvelopeError} to choose the `code` and `message` the client
+   * gets under `invalidMessage: "reply"`.
    */
   validate?: (envelope: Envelope) => boolean;
   /**
@@ -259,7 +261,7 @@ export interface OpenOptions {
  * @typeParam In The inbound event map.
  * @typeParam Out The outbound event map.
  */
-export interface Connection<Ctx, In extends EventMap, Out extends EventMap> {
+export interface Connection<Ctx, In extends object, Out extends object> {
   /** The session. */
   readonly session: Session<Ctx, In, Out>;
   /** A message arrived: a string for a text frame, bytes for a binary one. */
@@ -323,8 +325,8 @@ const _MiB = 1024 * 1024;
  */
 export class Server<
   Ctx = undefined,
-  In extends EventMap = EventMap,
-  Out extends EventMap = EventMap,
+  In extends object = EventMap,
+  Out extends object = EventMap,
 > {
   readonly #options: ServerOptions<Ctx, In, Out>;
   readonly #sessions = new Map<string, Session<Ctx, In, Out>>();
@@ -506,6 +508,28 @@ export class Server<
     const members = this.#host.rooms.get(room);
     if (members === undefined) return _NOBODY;
     return this.#deliver(members, { data, bytes: data.byteLength }, options);
+  }
+
+  /**
+   * Sends a message to the sessions given, encoding it once: for a user's
+   * every tab, or any set that is not a room.
+   *
+   * @typeParam K The topic.
+   * @param sessions The recipients.
+   * @param topic The topic.
+   * @param data The data.
+   * @param options Who to leave out.
+   * @returns How many copies were sent, queued, dropped, or met a closing session.
+   * @throws {TypeError} If `data` cannot be serialized.
+   */
+  sendTo<K extends keyof Out & string>(
+    sessions: Iterable<Session<Ctx, In, Out>>,
+    topic: K,
+    data: Out[K],
+    options?: PublishOptions,
+  ): PublishResult {
+    const text = encodeEnvelope(topic, data);
+    return this.#deliver(sessions, { data: text, bytes: utf8Length(text) }, options);
   }
 
   /**
@@ -712,8 +736,7 @@ export class Server<
   }
 }
 
-class _Connection<Ctx, In extends EventMap, Out extends EventMap>
-  implements Connection<Ctx, In, Out> {
+class _Connection<Ctx, In extends object, Out extends object> implements Connection<Ctx, In, Out> {
   readonly session: Session<Ctx, In, Out>;
 
   constructor(session: Session<Ctx, In, Out>) {

@@ -94,7 +94,7 @@ export interface SessionStats {
  * Server-side state and hooks a session reports to. Internal: built by the
  * server, shared by its sessions.
  */
-export interface SessionHost<Ctx, In extends EventMap, Out extends EventMap> {
+export interface SessionHost<Ctx, In extends object, Out extends object> {
   readonly rooms: RoomIndex<Session<Ctx, In, Out>>;
   readonly maxQueueMessages: number;
   readonly maxQueueBytes: number;
@@ -170,6 +170,11 @@ export interface SessionRooms {
   has(room: string): boolean;
   /** The rooms the session is in now (a live view). */
   readonly current: ReadonlySet<string>;
+  /**
+   * The rooms the session was in when it closed, for `onClose` (to tell
+   * those rooms who left); empty while it is open.
+   */
+  readonly left: ReadonlySet<string>;
 }
 
 // Assigned by Session's static block.
@@ -180,6 +185,7 @@ class _Rooms implements SessionRooms {
   readonly #session: Session<unknown, EventMap, EventMap>;
   readonly #index: RoomIndex<Session<unknown, EventMap, EventMap>>;
   #set: Set<string> | undefined;
+  #left: Set<string> | undefined;
 
   // deno-lint-ignore no-explicit-any
   constructor(session: Session<any, any, any>, index: RoomIndex<any>) {
@@ -189,6 +195,10 @@ class _Rooms implements SessionRooms {
 
   get current(): ReadonlySet<string> {
     return this.#set ?? _NO_ROOMS;
+  }
+
+  get left(): ReadonlySet<string> {
+    return this.#left ?? _NO_ROOMS;
   }
 
   join(room: string): boolean {
@@ -219,7 +229,8 @@ class _Rooms implements SessionRooms {
     const set = this.#set;
     if (set === undefined) return;
     for (const room of set) this.#index.delete(room, this.#session);
-    set.clear();
+    this.#left = set;
+    this.#set = undefined;
   }
 }
 const _OPEN = 0;
@@ -259,8 +270,8 @@ const _CLOSED = 2;
  */
 export class Session<
   Ctx = undefined,
-  In extends EventMap = EventMap,
-  Out extends EventMap = EventMap,
+  In extends object = EventMap,
+  Out extends object = EventMap,
 > {
   /** A crypto-random id, unique within the server. */
   readonly id: string;
@@ -664,7 +675,7 @@ type AnySession = Session<any, any, any>;
 
 /** Internal operations on sessions for the server and the adapters. */
 export interface SessionDriver {
-  create<Ctx, In extends EventMap, Out extends EventMap>(
+  create<Ctx, In extends object, Out extends object>(
     host: SessionHost<Ctx, In, Out>,
     socket: Socket,
     id: string,

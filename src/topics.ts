@@ -2,7 +2,9 @@ import type { Envelope } from "./protocol.ts";
 
 /**
  * Maps each topic to the type of its data, e.g.
- * `{ chat: { text: string }; typing: boolean }`.
+ * `{ chat: { text: string }; typing: boolean }`. The default of every
+ * topic map: any topic, unknown data. Your own maps may be types or
+ * interfaces.
  */
 export type EventMap = Record<string, unknown>;
 
@@ -12,7 +14,7 @@ export type EventMap = Record<string, unknown>;
  *
  * @typeParam Events The event map of inbound messages.
  */
-export type Message<Events extends EventMap> = {
+export type Message<Events extends object> = {
   [K in keyof Events & string]: Envelope<K, Events[K]>;
 }[keyof Events & string];
 
@@ -23,7 +25,7 @@ export type Message<Events extends EventMap> = {
  * @typeParam In The event map of messages from clients.
  * @typeParam Out The event map of messages to clients.
  */
-export interface Topics<In extends EventMap, Out extends EventMap> {
+export interface Topics<In extends object, Out extends object> {
   /** Type-only: the inbound event map. Never set at run time. */
   readonly in?: In;
   /** Type-only: the outbound event map. Never set at run time. */
@@ -54,6 +56,6 @@ export interface Topics<In extends EventMap, Out extends EventMap> {
  * });
  * ```
  */
-export function defineTopics<In extends EventMap, Out extends EventMap>(): Topics<In, Out> {
+export function defineTopics<In extends object, Out extends object>(): Topics<In, Out> {
   return {};
 }

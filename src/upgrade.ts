@@ -1,5 +1,4 @@
 import type { Connection, Handshake, Server } from "./server.ts";
-import type { EventMap } from "./topics.ts";
 
 /**
  * Upgrades an HTTP request to a standard server-side `WebSocket`, like
@@ -33,7 +32,7 @@ export function upgradeWithDeno(
  * `open`, and messages, errors and the close are reported to its connection.
  * One listener object per socket, no closures.
  */
-export function attachWebSocket<Ctx, In extends EventMap, Out extends EventMap>(
+export function attachWebSocket<Ctx, In extends object, Out extends object>(
   server: Server<Ctx, In, Out>,
   socket: WebSocket,
   handshake: Handshake<Ctx>,
@@ -46,7 +45,7 @@ export function attachWebSocket<Ctx, In extends EventMap, Out extends EventMap>(
   socket.addEventListener("close", bridge);
 }
 
-class _Bridge<Ctx, In extends EventMap, Out extends EventMap> implements EventListenerObject {
+class _Bridge<Ctx, In extends object, Out extends object> implements EventListenerObject {
   #server: Server<Ctx, In, Out> | undefined;
   #handshake: Handshake<Ctx> | undefined;
   readonly #socket: WebSocket;

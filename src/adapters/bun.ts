@@ -1,0 +1,375 @@
+/**
+ * Serves a switchboard {@linkcode Server} with `Bun.serve`.
+ *
+ * {@linkcode bunAdapter} turns a server into the `fetch` and `websocket`
+ * options of `Bun.serve`. The same gate, context factory, session queues,
+ * rooms and shutdown run as on Deno; only the socket underneath changes.
+ * Bun is typed here with small structural interfaces, so this module needs
+ * neither `bun-types` nor a Bun runtime to type-check, and Deno users of
+ * `@switchboard/ws` never load it.
+ *
+ * @example Serving a chat on Bun
+ * ```ts ignore
+ * import { Server } from "@switchboard/ws";
+ * import { bunAdapter } from "@switchboard/ws/bun";
+ *
+ * const server = new Server({
+ *   onConnect(session) {
+ *     session.rooms.join("lobby");
+ *   },
+ *   onMessage(session, message) {
+ *     server.publish("lobby", message.topic, message.data, { except: session });
+ *   },
+ * });
+ * const bun = Bun.serve({ port: 8080, ...bunAdapter(server) });
+ * // ... later
+ * await server.shutdown();
+ * await bun.stop();
+ * ```
+ *
+ * @module
+ */
+import type { Connection, Handshake, ServeInfo, Server } from "../server.ts";
+import type { CloseCause } from "../session.ts";
+import type { Socket } from "../socket.ts";
+import type { EventMap } from "../topics.ts";
+
+/** A client address, as Bun's `server.requestIP(request)` returns it. */
+export interface BunSocketAddress {
+  /** The IP address, e.g. `"127.0.0.1"` or `"::ffff:127.0.0.1"`. */
+  readonly address: string;
+  /** The client's port. */
+  readonly port: number;
+  /** `"IPv4"` or `"IPv6"`. */
+  readonly family: string;
+}
+
+/** The part of Bun's `Server` the adapter uses: the second argument of `fetch`. */
+export interface BunServer {
+  /**
+   * Upgrades a request to a WebSocket; `open` runs before it returns.
+   *
+   * @param request The upgrade request.
+   * @param options The socket's `data` and extra response headers.
+   * @returns `true` if upgraded, `false` if the request could not be.
+   */
+  upgrade(request: Request, options: { data: unknown; headers?: Record<string, string> }): boolean;
+  /**
+   * Tells who sent a request.
+   *
+   * @param request The request.
+   * @returns The client's address, or `null` if unknown (a Unix socket).
+   */
+  requestIP(request: Request): BunSocketAddress | null;
+}
+
+/** The part of Bun's `ServerWebSocket` the adapter uses. */
+export interface BunServerWebSocket {
+  /** What `server.upgrade()` stored; the adapter's own record. */
+  readonly data: unknown;
+  /** 1 open, 3 closed: Bun reports its closes synchronously. */
+  readonly readyState: number;
+  /** How binary messages arrive; the adapter sets `"uint8array"`. */
+  binaryType?: string;
+  /**
+   * Sends a text (string) or binary frame.
+   *
+   * @param data The message.
+   * @returns The bytes written, -1 if queued, 0 if dropped.
+   */
+  send(data: string | Uint8Array<ArrayBuffer>): number;
+  /**
+   * Closes the socket; Bun calls the `close` handler before returning.
+   *
+   * @param code The close code.
+   * @param reason The close reason.
+   */
+  close(code?: number, reason?: string): void;
+  /**
+   * Bytes waiting in Bun's buffer.
+   *
+   * @returns The byte count.
+   */
+  getBufferedAmount(): number;
+}
+
+/** The `websocket` option of `Bun.serve` that {@linkcode bunAdapter} returns. */
+export interface BunWebSocketHandler {
+  /**
+   * Opens the session of a socket that Bun just upgraded.
+   *
+   * @param ws The socket.
+   */
+  open(ws: BunServerWebSocket): void;
+  /**
+   * Hands a message to the session.
+   *
+   * @param ws The socket.
+   * @param message A string for a text frame, bytes for a binary one.
+   */
+  message(ws: BunServerWebSocket, message: string | Uint8Array): void;
+  /**
+   * Flushes the session's send queue once Bun has written out some of its buffer.
+   *
+   * @param ws The socket.
+   */
+  drain(ws: BunServerWebSocket): void;
+  /**
+   * Reports the close to the session.
+   *
+   * @param ws The socket.
+   * @param code The close code Bun reports.
+   * @param reason The close reason Bun reports.
+   */
+  close(ws: BunServerWebSocket, code: number, reason: string): void;
+  /** The server's `maxMessageBytes`: Bun closes with 1009 above it. */
+  readonly maxPayloadLength: number;
+  /** The server's `idleTimeout`, in whole seconds. */
+  readonly idleTimeout: number;
+  /** The server's `highWaterMark`, so Bun never drops a frame the session sends. */
+  readonly backpressureLimit: number;
+  /** `false`: the session's queue and overflow policy handle slow clients. */
+  readonly closeOnBackpressureLimit: false;
+  /** `true`: Bun pings idle clients, as Deno does. */
+  readonly sendPings: true;
+  /** `false`: no compression, as on Deno. */
+  readonly perMessageDeflate: false;
+}
+
+/** What {@linkcode bunAdapter} returns: the options to spread into `Bun.serve`. */
+export interface BunServeOptions {
+  /**
+   * Answers a request: upgrades it if it is a WebSocket request that passes
+   * the server's gate and context factory, else answers like `server.fetch`.
+   *
+   * @param request The HTTP request.
+   * @param server Bun's server.
+   * @returns `undefined` once upgraded (Bun sends the 101), or the response.
+   */
+  fetch(request: Request, server: BunServer): Promise<Response | undefined>;
+  /** The WebSocket handlers and limits. */
+  readonly websocket: BunWebSocketHandler;
+}
+
+/**
+ * Turns a {@linkcode Server} into the `fetch` and `websocket` options of
+ * `Bun.serve`, so that a Bun user gets what a Deno user gets:
+ *
+ * - Requests that are not WebSocket upgrades go to `server.fetch` (the
+ *   `fallback`, or 426).
+ * - An upgrade runs the server's gate and context factory first; a refusal
+ *   is answered with its HTTP status and no upgrade happens. Bun then sends
+ *   the 101 with the chosen subprotocol, or with none if the server chose
+ *   none (Bun by itself would echo the client's first offer).
+ * - Each socket gets a session with the same send queue and overflow policy:
+ *   the session writes while Bun buffers fewer than `highWaterMark` bytes,
+ *   and Bun's `drain` flushes the rest.
+ * - Bun's limits follow the server's: `maxPayloadLength` is
+ *   `maxMessageBytes` (a larger message closes with 1009), `idleTimeout` is
+ *   the server's (Bun counts it in 4-second ticks, so it fires up to about
+ *   4 s late, and at the earliest after 8 s), and `backpressureLimit` is
+ *   `highWaterMark`.
+ * - A close reaches `onClose` with the code and reason Bun reports. Where
+ *   Bun closed the socket itself it reports 1006 with a reason; the cause's
+ *   `kind` then says why: `"too-large"` (with code 1009, as the client got
+ *   it), `"timeout"`, or `"error"`.
+ *
+ * To stop, call `await server.shutdown()`, which closes every session with
+ * 1001 and resolves once all are closed, then `await bun.stop()`.
+ *
+ * @typeParam Ctx The server's context type.
+ * @typeParam In The server's inbound event map.
+ * @typeParam Out The server's outbound event map.
+ * @param server The server to serve.
+ * @returns The `fetch` and `websocket` options for `Bun.serve`.
+ * @throws {RangeError} If the server's `idleTimeout` is over 960 seconds, Bun's maximum.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { Server } from "@switchboard/ws";
+ * import { bunAdapter } from "@switchboard/ws/bun";
+ *
+ * const server = new Server({
+ *   onMessage(session, message) {
+ *     session.send("echo", message.data);
+ *   },
+ * });
+ * const bun = Bun.serve({ port: 0, ...bunAdapter(server) });
+ * console.log(`ws://localhost:${bun.port}`);
+ * // ... later
+ * await server.shutdown();
+ * await bun.stop();
+ * ```
+ */
+export function bunAdapter<Ctx, In extends EventMap, Out extends EventMap>(
+  server: Server<Ctx, In, Out>,
+): BunServeOptions {
+  const limits = server.limits;
+  const idleTimeout = Math.ceil(limits.idleTimeout);
+  if (idleTimeout > _MAX_IDLE_TIMEOUT) {
+    throw new RangeError(
+      `Cannot serve on Bun: "idleTimeout" must be at most ${_MAX_IDLE_TIMEOUT} seconds, got ${limits.idleTimeout}`,
+    );
+  }
+  return {
+    async fetch(request: Request, bun: BunServer): Promise<Response | undefined> {
+      const ip = bun.requestIP(request);
+      const info: ServeInfo = ip === null
+        ? {}
+        : { remoteAddr: { hostname: ip.address, port: ip.port, transport: "tcp" } };
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return server.fetch(request, info);
+      }
+      const handshake = await server.handshake(request, info);
+      if (handshake instanceof Response) return handshake;
+      const invalid = _invalidHandshake(request);
+      if (invalid !== undefined) {
+        return new Response(`Bad WebSocket handshake: ${invalid}`, { status: 400 });
+      }
+      const upgraded = bun.upgrade(request, {
+        data: new _Link(handshake),
+        headers: handshake.protocol === undefined
+          ? _NO_PROTOCOL
+          : { "Sec-WebSocket-Protocol": handshake.protocol },
+      });
+      return upgraded
+        ? undefined
+        : new Response("Bad WebSocket handshake: Bun refused the upgrade", { status: 400 });
+    },
+    websocket: {
+      open(ws: BunServerWebSocket): void {
+        (ws.data as _Link<Ctx, In, Out>).open(ws, server);
+      },
+      message(ws: BunServerWebSocket, message: string | Uint8Array): void {
+        (ws.data as _Link<Ctx, In, Out>).connection?.message(
+          message as string | Uint8Array<ArrayBuffer>,
+        );
+      },
+      drain(ws: BunServerWebSocket): void {
+        (ws.data as _Link<Ctx, In, Out>).connection?.drain();
+      },
+      close(ws: BunServerWebSocket, code: number, reason: string): void {
+        (ws.data as _Link<Ctx, In, Out>).closed(code, reason);
+      },
+      maxPayloadLength: Math.floor(limits.maxMessageBytes),
+      idleTimeout,
+      backpressureLimit: Math.ceil(limits.highWaterMark),
+      closeOnBackpressureLimit: false,
+      sendPings: true,
+      perMessageDeflate: false,
+    },
+  };
+}
+
+const _MAX_IDLE_TIMEOUT = 960;
+
+/**
+ * Sent when the server chose no subprotocol. An empty value makes Bun send
+ * no `Sec-WebSocket-Protocol` header at all; without it Bun would echo the
+ * client's first offer, which Deno never does.
+ */
+const _NO_PROTOCOL: Record<string, string> = Object.freeze({ "Sec-WebSocket-Protocol": "" });
+
+/** Bun's close reasons (with code 1006) for closes it decided itself. */
+const _TOO_BIG = "Received too big message";
+const _TIMED_OUT = "WebSocket timed out from inactivity";
+
+/** A close Bun reported while `server.open()` was still running. */
+class _EarlyClose {
+  readonly code: number;
+  readonly reason: string;
+
+  constructor(code: number, reason: string) {
+    this.code = code;
+    this.reason = reason;
+  }
+}
+
+/**
+ * The one per-connection object: Bun's `ws.data` and the session's
+ * {@linkcode Socket} at once. Three fields: the socket, the connection, and
+ * the handshake (replaced by an early close, if any, while opening).
+ */
+class _Link<Ctx, In extends EventMap, Out extends EventMap> implements Socket {
+  #ws!: BunServerWebSocket;
+  #pending: Handshake<Ctx> | _EarlyClose | undefined;
+  connection: Connection<Ctx, In, Out> | undefined;
+
+  constructor(handshake: Handshake<Ctx>) {
+    this.#pending = handshake;
+  }
+
+  get readyState(): number {
+    return this.#ws.readyState;
+  }
+
+  get bufferedAmount(): number {
+    return this.#ws.getBufferedAmount();
+  }
+
+  send(data: string | Uint8Array<ArrayBuffer>): number {
+    const status = this.#ws.send(data);
+    // Bun returns the payload's byte count, so 0 for an empty message that
+    // was sent. The session only sends below `backpressureLimit`, so on an
+    // open socket a 0 for an empty message is not a drop.
+    return status === 0 && data.length === 0 && this.#ws.readyState === 1 ? 1 : status;
+  }
+
+  close(code?: number, reason?: string): void {
+    this.#ws.close(code, reason);
+  }
+
+  open(ws: BunServerWebSocket, server: Server<Ctx, In, Out>): void {
+    this.#ws = ws;
+    ws.binaryType = "uint8array";
+    const handshake = this.#pending as Handshake<Ctx>;
+    this.#pending = undefined;
+    // `onConnect`, or a shutdown under way, may close the socket inside
+    // `server.open()`; Bun then calls `closed()` before `connection` is set.
+    const connection = server.open(this, handshake, { drains: true });
+    const early = this.#pending as _EarlyClose | undefined;
+    if (early === undefined) {
+      this.connection = connection;
+    } else {
+      this.#pending = undefined;
+      connection.close(early.code, early.reason, _kind(early.code, early.reason));
+    }
+  }
+
+  closed(code: number, reason: string): void {
+    const connection = this.connection;
+    if (connection === undefined) {
+      this.#pending = new _EarlyClose(code, reason);
+      return;
+    }
+    this.connection = undefined;
+    connection.close(code, reason, _kind(code, reason));
+  }
+}
+
+/** Tells why Bun closed a socket itself; `undefined` for an ordinary close. */
+function _kind(code: number, reason: string): CloseCause["kind"] | undefined {
+  if (code !== 1006) return undefined;
+  if (reason === _TOO_BIG) return "too-large";
+  if (reason === _TIMED_OUT) return "timeout";
+  return "error";
+}
+
+/**
+ * Checks what `Deno.upgradeWebSocket` checks, so that both runtimes answer
+ * a broken handshake with the same 400 and message (Bun would upgrade a
+ * request without `Connection: Upgrade`).
+ */
+function _invalidHandshake(request: Request): string | undefined {
+  const connection = request.headers.get("connection");
+  if (
+    connection === null ||
+    !connection.split(",").some((option) => option.trim().toLowerCase() === "upgrade")
+  ) {
+    return "Invalid Header: 'connection' header must contain 'Upgrade'";
+  }
+  if (request.headers.get("sec-websocket-key") === null) {
+    return "Invalid Header: 'sec-websocket-key' header must be set";
+  }
+  return undefined;
+}
