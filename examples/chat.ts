@@ -8,7 +8,7 @@
  * Then, in a browser console (any page; demo tokens: alice-token, bob-token,
  * carol-token; open a second tab as bob to see presence and messages):
  *
- * ```js
+ * ```js ignore
  * const ws = new WebSocket("ws://127.0.0.1:8000/?token=alice-token");
  * ws.onmessage = (e) => console.log(JSON.parse(e.data));
  * ws.send(JSON.stringify({ topic: "join", data: { room: "lobby" } }));

@@ -372,15 +372,15 @@ export class Server<
       rooms: new RoomIndex(),
       maxQueueMessages: _limit("maxQueueMessages", options.maxQueueMessages ?? 1024, 1, 2 ** 30),
       maxQueueBytes: _limit("maxQueueBytes", options.maxQueueBytes ?? _MiB, 1),
-      overflow: _policy(options.overflow ?? "close"),
+      overflow: _oneOf("overflow", options.overflow ?? "close", _POLICIES),
       highWaterMark: _limit("highWaterMark", options.highWaterMark ?? 64 * 1024, 1),
       maxMessageBytes: _limit("maxMessageBytes", options.maxMessageBytes ?? _MiB, 1),
-      invalidMessage: options.invalidMessage ?? "reply",
+      invalidMessage: _oneOf("invalidMessage", options.invalidMessage ?? "reply", _INVALID),
       closeTimeout: _limit("closeTimeout", options.closeTimeout ?? 5000, 0),
       validate: options.validate,
       counters: this.#counters,
-      setTimeout: timers.setTimeout,
-      clearTimeout: timers.clearTimeout,
+      setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
+      clearTimeout: (id) => timers.clearTimeout(id),
       schedule: (session) => this.#schedule(session),
       unschedule: (session) => this.#congested.delete(session),
       onMessage,
@@ -400,8 +400,8 @@ export class Server<
    * | --- | --- |
    * | not a WebSocket upgrade | `fallback`, else 426 |
    * | during `shutdown()` | 503 |
+   * | no `Connection: Upgrade` or no `Sec-WebSocket-Key` | 400 |
    * | refused by the context factory | its `Response`, its `HttpError` status, else 401 |
-   * | a broken handshake (no key, bad version) | 400 |
    * | accepted | 101, then `onConnect` |
    *
    * @param request The HTTP request.
@@ -598,6 +598,8 @@ export class Server<
    */
   async handshake(request: Request, info: ServeInfo = {}): Promise<Response | Handshake<Ctx>> {
     if (this.#shutdown !== undefined) return this.#refuse(503, "Server is shutting down");
+    const broken = _brokenHandshake(request);
+    if (broken !== undefined) return this.#refuse(400, `Bad WebSocket handshake: ${broken}`);
     let ctx: Ctx | Response;
     try {
       ctx = this.#options.context === undefined
@@ -630,7 +632,14 @@ export class Server<
     handshake: Handshake<Ctx>,
     options: OpenOptions = {},
   ): Connection<Ctx, In, Out> {
-    const id = this.#options.generateId?.() ?? crypto.randomUUID();
+    let id = this.#options.generateId?.() ?? crypto.randomUUID();
+    if (this.#sessions.has(id)) {
+      this.#report(
+        new Error(`generateId() returned "${id}", already in use: using a UUID`),
+        undefined,
+      );
+      id = crypto.randomUUID();
+    }
     const session = _driver.create(this.#host, socket, id, handshake.ctx, options.drains ?? false);
     this.#sessions.set(id, session);
     this.#counters.opened++;
@@ -774,16 +783,35 @@ function _isUpgrade(request: Request): boolean {
   return request.headers.get("upgrade")?.toLowerCase() === "websocket";
 }
 
+/** What `Deno.upgradeWebSocket` checks, checked here so both runtimes answer alike. */
+function _brokenHandshake(request: Request): string | undefined {
+  const connection = request.headers.get("connection");
+  if (!connection?.split(",").some((option) => option.trim().toLowerCase() === "upgrade")) {
+    return "the 'connection' header must contain 'Upgrade'";
+  }
+  if (!request.headers.get("sec-websocket-key")) {
+    return "the 'sec-websocket-key' header must be set";
+  }
+  return undefined;
+}
+
 function _limit(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== "number" || Number.isNaN(value) || value < min || value > max) {
-    throw new RangeError(`Invalid option "${name}": expected a number from ${min}, got ${value}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `Invalid option "${name}": expected an integer from ${min} to ${max}, got ${value}`,
+    );
   }
   return value;
 }
 
-function _policy(value: string): OverflowPolicy {
-  if (value === "close" || value === "drop-oldest" || value === "drop-newest") return value;
+const _POLICIES: readonly OverflowPolicy[] = ["close", "drop-oldest", "drop-newest"];
+const _INVALID: readonly ("reply" | "close" | "ignore")[] = ["reply", "close", "ignore"];
+
+function _oneOf<T extends string>(name: string, value: T, allowed: readonly T[]): T {
+  if (allowed.includes(value)) return value;
   throw new RangeError(
-    `Invalid option "overflow": expected "close", "drop-oldest" or "drop-newest", got "${value}"`,
+    `Invalid option "${name}": expected one of ${
+      allowed.map((a) => `"${a}"`).join(", ")
+    }, got "${value}"`,
   );
 }

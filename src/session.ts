@@ -290,6 +290,7 @@ export class Session<
   #closed: Promise<CloseCause> | undefined;
   #resolveClosed: ((cause: CloseCause) => void) | undefined;
 
+  #reportingDrop = false;
   #messagesSent = 0;
   #bytesSent = 0;
   #messagesQueued = 0;
@@ -487,12 +488,23 @@ export class Session<
     return queue.length === 0 || this.#state !== _OPEN;
   }
 
+  /**
+   * Counts dropped messages and reports them to `onDrop`. Drops caused by a
+   * send inside `onDrop` itself are counted but not reported again, so a
+   * hook that sends to a congested session cannot recurse.
+   */
   #dropped(reason: DropInfo["reason"], messages: number, bytes: number): void {
     this.#messagesDropped += messages;
     this.#bytesDropped += bytes;
     this.#host.counters.messagesDropped += messages;
     this.#host.counters.bytesDropped += bytes;
-    this.#host.onDrop(this, { reason, messages, bytes });
+    if (this.#reportingDrop) return;
+    this.#reportingDrop = true;
+    try {
+      this.#host.onDrop(this, { reason, messages, bytes });
+    } finally {
+      this.#reportingDrop = false;
+    }
   }
 
   /** Decides to close: nothing is sent after this. */
@@ -539,7 +551,6 @@ export class Session<
       this.#host.clearTimeout(this.#closeTimer);
       this.#closeTimer = undefined;
     }
-    this.#queue = undefined;
     this.#host.released(this);
     this.#resolveClosed?.(this.#cause!);
   }
@@ -583,7 +594,7 @@ export class Session<
     this.#beginClose({
       kind: "too-large",
       code: CloseCode.MESSAGE_TOO_BIG,
-      reason: `Message exceeds ${this.#host.maxMessageBytes} bytes`,
+      reason: "Received too big message", // Bun's words, which it sends itself
     });
   }
 

@@ -70,9 +70,12 @@ class _Bridge<Ctx, In extends object, Out extends object> implements EventListen
       case "error":
         this.#connection?.error((event as ErrorEvent).error ?? event);
         break;
-      case "close":
-        this.#connection?.close((event as CloseEvent).code, (event as CloseEvent).reason);
+      case "close": {
+        // Deno reports a connection lost without a close frame as code 0.
+        const { code, reason } = event as CloseEvent;
+        this.#connection?.close(code === 0 ? 1006 : code, reason);
         break;
+      }
     }
   }
 }

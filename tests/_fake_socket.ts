@@ -10,7 +10,6 @@
 import type { Connection, Server, Timers } from "../src/server.ts";
 import type { Session } from "../src/session.ts";
 import type { Socket } from "../src/socket.ts";
-import type { EventMap } from "../src/topics.ts";
 import type { Upgrade } from "../src/upgrade.ts";
 
 /**
@@ -59,6 +58,11 @@ export class FakeSocket implements Socket {
   readonly closes: CloseCall[] = [];
   /** What `send()` returns. */
   sendStatus: number | undefined;
+  /**
+   * Called after each frame is recorded, e.g. to raise `bufferedAmount` as a
+   * socket that nobody reads would.
+   */
+  onSend: ((data: string | Uint8Array<ArrayBuffer>) => void) | undefined;
   /** How `close()` is reported back. */
   closeReport: CloseReport;
   /** Where the close is reported; set by {@linkcode openSession}. */
@@ -83,6 +87,7 @@ export class FakeSocket implements Socket {
    */
   send(data: string | Uint8Array<ArrayBuffer>): number | void {
     this.sent.push(data);
+    this.onSend?.(data);
     return this.sendStatus;
   }
 
@@ -134,7 +139,7 @@ export class FakeSocket implements Socket {
 }
 
 /** What {@linkcode openSession} returns. */
-export interface Opened<Ctx, In extends EventMap, Out extends EventMap> {
+export interface Opened<Ctx, In extends object, Out extends object> {
   /** The fake socket under the session. */
   readonly socket: FakeSocket;
   /** The runtime's side: report messages, errors, drains and the close here. */
@@ -168,7 +173,7 @@ export interface OpenSessionOptions<Ctx> extends FakeSocketOptions {
  * @param options The context, drains, and the socket's options.
  * @returns The socket, the connection and the session.
  */
-export function openSession<Ctx, In extends EventMap, Out extends EventMap>(
+export function openSession<Ctx, In extends object, Out extends object>(
   server: Server<Ctx, In, Out>,
   options: OpenSessionOptions<Ctx> = {},
 ): Opened<Ctx, In, Out> {

@@ -37,6 +37,21 @@ const CASES: Record<string, Case> = {
     assert.ok(state.stats.rejected >= 4);
   },
 
+  async "a broken handshake gets 400 before the context factory runs"(fx) {
+    for (const omit of ["connection", "sec-websocket-key"]) {
+      const headers = new Headers({
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      });
+      headers.delete(omit);
+      const response = await fetch(fx.http("main", "/?user=broken"), { headers });
+      assert.equal(response.status, 400, `without ${omit}`);
+      assert.match(await response.text(), new RegExp(omit));
+    }
+  },
+
   async "a plain HTTP request goes to the fallback handler"(fx) {
     const response = await fetch(fx.http("main", "/nowhere"));
     assert.deepEqual([response.status, await response.text()], [404, "Not found"]);
@@ -139,7 +154,7 @@ const CASES: Record<string, Case> = {
     client.socket.send(envelope(1024 * 1024 - overhead));
     assert.deepEqual(await client.take("size"), { length: 1024 * 1024 - overhead });
     client.socket.send(envelope(1024 * 1024 - overhead + 1));
-    assert.equal((await client.closed).code, 1009);
+    assert.deepEqual(await client.closed, { code: 1009, reason: "Received too big message" });
     const event = await fx.event("main", { type: "close", user: "big" });
     assert.deepEqual([event.kind, event.code], ["too-large", 1009]);
   },

@@ -32,7 +32,6 @@
 import type { Connection, Handshake, ServeInfo, Server } from "../server.ts";
 import type { CloseCause } from "../session.ts";
 import type { Socket } from "../socket.ts";
-import type { EventMap } from "../topics.ts";
 
 /** A client address, as Bun's `server.requestIP(request)` returns it. */
 export interface BunSocketAddress {
@@ -201,7 +200,7 @@ export interface BunServeOptions {
  * await bun.stop();
  * ```
  */
-export function bunAdapter<Ctx, In extends EventMap, Out extends EventMap>(
+export function bunAdapter<Ctx, In extends object, Out extends object>(
   server: Server<Ctx, In, Out>,
 ): BunServeOptions {
   const limits = server.limits;
@@ -222,10 +221,6 @@ export function bunAdapter<Ctx, In extends EventMap, Out extends EventMap>(
       }
       const handshake = await server.handshake(request, info);
       if (handshake instanceof Response) return handshake;
-      const invalid = _invalidHandshake(request);
-      if (invalid !== undefined) {
-        return new Response(`Bad WebSocket handshake: ${invalid}`, { status: 400 });
-      }
       const upgraded = bun.upgrade(request, {
         data: new _Link(handshake),
         headers: handshake.protocol === undefined
@@ -290,7 +285,7 @@ class _EarlyClose {
  * {@linkcode Socket} at once. Three fields: the socket, the connection, and
  * the handshake (replaced by an early close, if any, while opening).
  */
-class _Link<Ctx, In extends EventMap, Out extends EventMap> implements Socket {
+class _Link<Ctx, In extends object, Out extends object> implements Socket {
   #ws!: BunServerWebSocket;
   #pending: Handshake<Ctx> | _EarlyClose | undefined;
   connection: Connection<Ctx, In, Out> | undefined;
@@ -353,23 +348,4 @@ function _kind(code: number, reason: string): CloseCause["kind"] | undefined {
   if (reason === _TOO_BIG) return "too-large";
   if (reason === _TIMED_OUT) return "timeout";
   return "error";
-}
-
-/**
- * Checks what `Deno.upgradeWebSocket` checks, so that both runtimes answer
- * a broken handshake with the same 400 and message (Bun would upgrade a
- * request without `Connection: Upgrade`).
- */
-function _invalidHandshake(request: Request): string | undefined {
-  const connection = request.headers.get("connection");
-  if (
-    connection === null ||
-    !connection.split(",").some((option) => option.trim().toLowerCase() === "upgrade")
-  ) {
-    return "Invalid Header: 'connection' header must contain 'Upgrade'";
-  }
-  if (request.headers.get("sec-websocket-key") === null) {
-    return "Invalid Header: 'sec-websocket-key' header must be set";
-  }
-  return undefined;
 }

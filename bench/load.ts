@@ -1,0 +1,530 @@
+/**
+ * The end-to-end load harness: `deno task bench:load` (add `--quick` for a
+ * smoke run of under a minute).
+ *
+ * For each scenario, each server under test (`bench/servers/*.ts`) is
+ * started fresh, pinned to core 0 with `taskset` where it exists, and
+ * driven by a separate load-client process (`bench/load_client.ts`) pinned
+ * to core 1. The servers run interleaved within each scenario (the raw
+ * baseline next to switchboard on the same runtime), so that both see the
+ * same machine state. At the end it prints the absolute figures, the CPU
+ * each side used, and the ratios against the raw baseline of the same
+ * runtime next to the targets of issue 4, as Markdown.
+ *
+ * Every client run has a hard timeout, every child process is killed at the
+ * end (also on failure or Ctrl-C), and everything is on 127.0.0.1. A lost
+ * message, a closed socket or a timeout marks that cell FAIL and makes the
+ * exit status 1.
+ *
+ * ```sh
+ * deno task bench:load                 # full run, about 4 minutes
+ * deno task bench:load --quick         # smoke run, under a minute
+ * deno task bench:load --servers=raw_deno,switchboard_deno --scenarios=echo,memory
+ * deno task bench:load --json=.bench-out/load.json
+ * ```
+ *
+ * @module
+ */
+import type { ClientSpec } from "./load_client.ts";
+
+/** A server under test. */
+interface ServerDef {
+  readonly name: string;
+  readonly runtime: "deno" | "bun";
+}
+
+const SERVERS: readonly ServerDef[] = [
+  { name: "raw_deno", runtime: "deno" },
+  { name: "switchboard_deno", runtime: "deno" },
+  { name: "raw_bun", runtime: "bun" },
+  { name: "native_bun", runtime: "bun" },
+  { name: "switchboard_bun", runtime: "bun" },
+];
+
+/** A scenario: what the client runs, and the longest it may take. */
+interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  readonly spec: Omit<ClientSpec, "port" | "serverPid" | "timeoutMs">;
+  readonly timeoutMs: number;
+}
+
+function scenarios(quick: boolean): Scenario[] {
+  const q = <T>(full: T, small: T): T => quick ? small : full;
+  const fanout = (clients: number, count: number): Scenario => ({
+    id: `fanout-${clients}x${count}`,
+    title: `fan-out deliveries/s (C=${clients}, P=${count} × 64 B)`,
+    spec: {
+      scenario: "fanout",
+      clients,
+      count,
+      size: 64,
+      rounds: q(2, 2),
+      warmup: Math.ceil(count / 5),
+    },
+    timeoutMs: q(60_000, 20_000),
+  });
+  return [
+    q(fanout(1000, 1000), fanout(200, 200)),
+    q(fanout(5000, 200), fanout(1000, 50)),
+    {
+      id: "echo",
+      title: "echo round trip",
+      spec: {
+        scenario: "echo",
+        size: 64,
+        sequential: q(5000, 1000),
+        concurrent: q(100, 20),
+        perClient: q(100, 50),
+      },
+      timeoutMs: q(30_000, 15_000),
+    },
+    {
+      id: "memory",
+      title: `memory per idle session (${q(10_000, 2_000)} sessions in one room)`,
+      spec: { scenario: "memory", clients: q(10_000, 2_000), concurrency: 200 },
+      timeoutMs: q(40_000, 15_000),
+    },
+    {
+      id: "connects",
+      title: `connects/s (${q(5000, 1000)} connections, 200 at a time, token checked)`,
+      spec: { scenario: "connects", clients: q(5000, 1000), concurrency: 200 },
+      timeoutMs: q(30_000, 15_000),
+    },
+  ];
+}
+
+// ---------------------------------------------------------------- processes
+
+const children = new Set<Deno.ChildProcess>();
+
+function killAll(): void {
+  for (const child of children) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  children.clear();
+}
+
+let taskset: boolean | undefined;
+
+async function has(command: string, args: string[]): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+async function output(command: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
+    return new TextDecoder().decode(stdout).trim();
+  } catch {
+    return "";
+  }
+}
+
+function pinned(core: number, command: string[]): string[] {
+  return taskset ? ["taskset", "-c", String(core), ...command] : command;
+}
+
+function spawn(command: string[]): Deno.ChildProcess {
+  const child = new Deno.Command(command[0], {
+    args: command.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  children.add(child);
+  child.status.finally(() => children.delete(child));
+  return child;
+}
+
+/** Reads a child's stdout line by line for its whole life. */
+function lines(child: Deno.ChildProcess): { first: Promise<string | null>; all: string[] } {
+  const all: string[] = [];
+  let resolveFirst!: (line: string | null) => void;
+  const first = new Promise<string | null>((resolve) => resolveFirst = resolve);
+  (async () => {
+    let buffered = "";
+    try {
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        buffered += chunk;
+        let at;
+        while ((at = buffered.indexOf("\n")) >= 0) {
+          all.push(buffered.slice(0, at));
+          buffered = buffered.slice(at + 1);
+          if (all.length === 1) resolveFirst(all[0]);
+        }
+      }
+      if (buffered) all.push(buffered);
+    } catch {
+      // the child was killed
+    } finally {
+      resolveFirst(all[0] ?? null);
+    }
+  })();
+  return { first, all };
+}
+
+function timeout<T>(promise: Promise<T>, ms: number, value: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((resolve) => timer = setTimeout(() => resolve(value), ms)),
+  ]).finally(() => clearTimeout(timer));
+}
+
+interface RunningServer {
+  readonly port: number;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+const here = new URL(".", import.meta.url);
+
+async function startServer(def: ServerDef): Promise<RunningServer> {
+  const script = new URL(`servers/${def.name}.ts`, here).pathname;
+  const command = def.runtime === "deno"
+    ? [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script]
+    : ["bun", script];
+  const child = spawn(pinned(0, command));
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    const exited = await timeout(child.status.then(() => true), 3000, false);
+    if (!exited) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // gone in between
+      }
+      await child.status;
+    }
+  };
+  const line = await timeout(lines(child).first, 15_000, null);
+  let port: number | undefined;
+  try {
+    port = JSON.parse(line ?? "").port;
+  } catch {
+    // not JSON
+  }
+  if (typeof port !== "number") {
+    await stop();
+    throw new Error(`${def.name} did not print {"port":N} (got ${JSON.stringify(line)})`);
+  }
+  return { port, pid: child.pid, stop };
+}
+
+type Result = { ok: true; [key: string]: unknown } | { ok: false; error: string };
+
+async function runClient(spec: ClientSpec, timeoutMs: number): Promise<Result> {
+  const script = new URL("load_client.ts", here).pathname;
+  const child = spawn(pinned(1, [Deno.execPath(), "run", "-A", script, JSON.stringify(spec)]));
+  const out = lines(child);
+  const status = await timeout(child.status, timeoutMs + 10_000, null);
+  if (status === null) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // gone in between
+    }
+    await child.status;
+    return { ok: false, error: `the load client did not finish in ${timeoutMs + 10_000} ms` };
+  }
+  await timeout(out.first, 1000, null);
+  const last = out.all.findLast((line) => line.startsWith("{"));
+  try {
+    const result = JSON.parse(last ?? "") as Result;
+    if (!status.success && result.ok) return { ok: false, error: `exit code ${status.code}` };
+    return result;
+  } catch {
+    return { ok: false, error: `the load client exited with ${status.code} and no result` };
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+type Results = Record<string, Record<string, Result>>;
+
+function num(result: Result | undefined, path: string): number | undefined {
+  if (result === undefined || !result.ok) return undefined;
+  let value: unknown = result;
+  for (const key of path.split(".")) value = (value as Record<string, unknown>)?.[key];
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
+}
+
+function fmt(value: number | undefined, unit: string): string {
+  if (value === undefined) return "—";
+  switch (unit) {
+    case "/s":
+      return value >= 1e6
+        ? `${(value / 1e6).toFixed(2)}M`
+        : value >= 1e3
+        ? `${(value / 1e3).toFixed(1)}k`
+        : `${value}`;
+    case "KB":
+      return `${(value / 1024).toFixed(2)} KB`;
+    case "µs":
+      return `${value.toFixed(0)} µs`;
+    case "cpu":
+      return value.toFixed(2);
+    default:
+      return String(value);
+  }
+}
+
+interface Metric {
+  readonly scenario: string;
+  readonly path: string;
+  readonly label: string;
+  readonly unit: string;
+  /** "higher" is better, or "lower". */
+  readonly better: "higher" | "lower";
+}
+
+function metrics(list: Scenario[]): Metric[] {
+  const out: Metric[] = [];
+  for (const s of list) {
+    if (s.spec.scenario === "fanout") {
+      out.push({
+        scenario: s.id,
+        path: "deliveriesPerSec",
+        label: s.title,
+        unit: "/s",
+        better: "higher",
+      });
+    } else if (s.spec.scenario === "echo") {
+      for (const mode of ["sequential", "concurrent"]) {
+        const who = mode === "sequential" ? "1 client" : `${s.spec.concurrent} clients`;
+        for (const p of ["p50", "p99"]) {
+          out.push({
+            scenario: s.id,
+            path: `${mode}.${p}Us`,
+            label: `echo ${mode} ${p} (${who})`,
+            unit: "µs",
+            better: "lower",
+          });
+        }
+      }
+    } else if (s.spec.scenario === "memory") {
+      out.push({
+        scenario: s.id,
+        path: "bytesPerSession",
+        label: s.title,
+        unit: "KB",
+        better: "lower",
+      });
+    } else {
+      out.push({
+        scenario: s.id,
+        path: "connectsPerSec",
+        label: s.title,
+        unit: "/s",
+        better: "higher",
+      });
+    }
+  }
+  return out;
+}
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** A target of issue 4, checked on one metric. */
+interface Target {
+  readonly text: string;
+  check(sb: number, base: number): boolean;
+}
+
+function target(metric: Metric, runtime: "deno" | "bun", baseline: string): Target | undefined {
+  const kind = metric.path === "deliveriesPerSec"
+    ? "fanout"
+    : metric.path === "bytesPerSession"
+    ? "memory"
+    : metric.path === "connectsPerSec"
+    ? "connects"
+    : "echo";
+  if (kind === "fanout") {
+    if (runtime === "deno" && baseline === "raw_deno") {
+      return { text: "≥ 1.0×", check: (sb, base) => sb >= base };
+    }
+    if (runtime === "bun" && baseline === "native_bun") {
+      return { text: "≥ 0.8×", check: (sb, base) => sb >= 0.8 * base };
+    }
+    return undefined;
+  }
+  if (baseline === "native_bun") return undefined;
+  if (kind === "memory") return { text: "≤ raw + 1 KB", check: (sb, base) => sb <= base + 1024 };
+  if (kind === "connects") return { text: "≥ 0.9×", check: (sb, base) => sb >= 0.9 * base };
+  return { text: "≤ 1.1×", check: (sb, base) => sb <= 1.1 * base };
+}
+
+const PAIRS: readonly [string, string, "deno" | "bun"][] = [
+  ["switchboard_deno", "raw_deno", "deno"],
+  ["switchboard_bun", "raw_bun", "bun"],
+  ["switchboard_bun", "native_bun", "bun"],
+];
+
+function report(list: Scenario[], servers: readonly ServerDef[], results: Results): string {
+  const names = servers.map((s) => s.name);
+  const ms = metrics(list);
+  const absolute = table(
+    ["metric", ...names],
+    ms.map((m) => [
+      m.label,
+      ...names.map((n) => {
+        const r = results[m.scenario]?.[n];
+        return r !== undefined && !r.ok ? "**FAIL**" : fmt(num(r, m.path), m.unit);
+      }),
+    ]),
+  );
+  const cpuRows = list.filter((s) => s.spec.scenario !== "memory").map((s) => [
+    s.id,
+    ...names.map((n) => {
+      const r = results[s.id]?.[n];
+      const client = num(r, "clientCpu"), server = num(r, "serverCpu");
+      return client === undefined ? "—" : `${fmt(client, "cpu")} / ${fmt(server, "cpu")}`;
+    }),
+  ]);
+  const cpu = table(["measured window", ...names], cpuRows);
+  const pairs = PAIRS.filter(([a, b]) => names.includes(a) && names.includes(b));
+  const ratioRows = ms.map((m) => [
+    m.label,
+    ...pairs.map(([sb, base, runtime]) => {
+      const a = num(results[m.scenario]?.[sb], m.path);
+      const b = num(results[m.scenario]?.[base], m.path);
+      if (a === undefined || b === undefined) return "—";
+      const t = target(m, runtime, base);
+      const shown = m.unit === "KB"
+        ? `${((a - b) / 1024 >= 0 ? "+" : "")}${((a - b) / 1024).toFixed(2)} KB`
+        : `${(a / b).toFixed(2)}×`;
+      if (t === undefined) return shown;
+      return `${shown} (target ${t.text}: ${t.check(a, b) ? "met" : "**missed**"})`;
+    }),
+  ]);
+  const ratios = table(["metric", ...pairs.map(([a, b]) => `${a} / ${b}`)], ratioRows);
+  const failures = Object.entries(results).flatMap(([s, byServer]) =>
+    Object.entries(byServer).filter(([, r]) => !r.ok).map(([n, r]) =>
+      `- ${s} on ${n}: ${(r as { error: string }).error}`
+    )
+  );
+  return [
+    "### Absolute figures",
+    "",
+    absolute,
+    "",
+    "### CPU used in the measured window (cores: load client / server)",
+    "",
+    cpu,
+    "",
+    "### Ratios against the raw baseline of the same runtime (memory: difference)",
+    "",
+    ratios,
+    ...(failures.length > 0 ? ["", "### FAILURES", "", ...failures] : []),
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------- main
+
+function flag(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return Deno.args.find((a) => a.startsWith(prefix))?.slice(prefix.length);
+}
+
+async function main(): Promise<number> {
+  const quick = Deno.args.includes("--quick");
+  const onlyServers = flag("servers")?.split(",");
+  const onlyScenarios = flag("scenarios")?.split(",");
+  const jsonPath = flag("json");
+  for (const arg of Deno.args) {
+    if (!/^--(quick|servers=.*|scenarios=.*|json=.*)$/.test(arg)) {
+      console.error(`Unknown argument "${arg}"`);
+      return 2;
+    }
+  }
+  taskset = await has("taskset", ["-c", "0", "true"]);
+  const bun = await output("bun", ["--version"]);
+  let servers = SERVERS.filter((s) => onlyServers === undefined || onlyServers.includes(s.name));
+  if (!bun && servers.some((s) => s.runtime === "bun")) {
+    console.error("bun is not installed: the Bun servers are skipped");
+    servers = servers.filter((s) => s.runtime !== "bun");
+  }
+  const list = scenarios(quick).filter((s) =>
+    onlyScenarios === undefined || onlyScenarios.some((o) => s.id.startsWith(o))
+  );
+  const cpuModel = (await output("sh", ["-c", "grep -m1 'model name' /proc/cpuinfo"]))
+    .replace(/^model name\s*:\s*/, "");
+  const machine = [
+    `${navigator.hardwareConcurrency} cores (${cpuModel || "unknown CPU"}), ${Deno.build.os}`,
+    `deno ${Deno.version.deno} (v8 ${Deno.version.v8})${bun ? `, bun ${bun}` : ""}`,
+    taskset ? "server pinned to core 0, load client to core 1 (taskset)" : "no taskset: not pinned",
+    `mode: ${quick ? "--quick" : "full"}`,
+  ];
+  console.error(`load harness: ${machine.join("; ")}`);
+
+  const results: Results = {};
+  const started = performance.now();
+  for (const scenario of list) {
+    results[scenario.id] = {};
+    for (const def of servers) {
+      const t0 = performance.now();
+      let result: Result;
+      let server: RunningServer | undefined;
+      try {
+        server = await startServer(def);
+        result = await runClient({
+          ...scenario.spec,
+          port: server.port,
+          serverPid: server.pid,
+          timeoutMs: scenario.timeoutMs,
+        } as ClientSpec, scenario.timeoutMs);
+      } catch (error) {
+        result = { ok: false, error: String(error) };
+      } finally {
+        await server?.stop();
+      }
+      results[scenario.id][def.name] = result;
+      const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+      const summary = result.ok ? JSON.stringify(result).slice(0, 220) : `FAIL: ${result.error}`;
+      console.error(`[${scenario.id} · ${def.name} · ${seconds}s] ${summary}`);
+    }
+  }
+  const total = ((performance.now() - started) / 1000).toFixed(0);
+  const text = report(list, servers, results);
+  console.log(
+    [`Machine: ${machine.join("; ")}.`, `Total time: ${total} s.`, "", text].join("\n"),
+  );
+  if (jsonPath) {
+    await Deno.writeTextFile(jsonPath, JSON.stringify({ machine, quick, results }, null, 2));
+  }
+  const failed = Object.values(results).some((r) => Object.values(r).some((x) => !x.ok));
+  return failed ? 1 : 0;
+}
+
+if (import.meta.main) {
+  const stop = () => {
+    killAll();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  let code = 1;
+  try {
+    code = await main();
+  } finally {
+    killAll();
+  }
+  Deno.exit(code);
+}

@@ -1,0 +1,625 @@
+/**
+ * The load-client process of the end-to-end harness (`bench/load.ts` starts
+ * it, pinned to its own core). It runs one scenario against one server under
+ * test and prints one JSON line with the figures.
+ *
+ * It speaks WebSocket over raw TCP (`Deno.connect`) and parses frames
+ * itself: counting a frame costs a few byte reads, so a batched server is
+ * not hidden behind a client that dispatches one `MessageEvent` per
+ * message. It also reports its own CPU time and the server's (from
+ * `/proc/<pid>/stat`) over the measured window, so a client-bound figure is
+ * visible.
+ *
+ * Any lost, extra or reordered message, a close frame, a socket that ends,
+ * or the hard timeout makes it print the reason and exit with status 1.
+ *
+ * ```sh
+ * deno run -A bench/load_client.ts \
+ *   '{"scenario":"fanout","port":8080,"clients":1000,"count":1000}'
+ * ```
+ *
+ * @module
+ */
+import process from "node:process";
+import { TICK_PREFIX, TOKEN } from "./servers/_behaviour.ts";
+
+/** What to run: a scenario and its sizes. Fields a scenario does not use are ignored. */
+export interface ClientSpec {
+  /** The scenario. */
+  scenario: "fanout" | "echo" | "memory" | "connects";
+  /** The server's port on 127.0.0.1. */
+  port: number;
+  /** The server's process id, to read its CPU time; 0 to skip. */
+  serverPid?: number;
+  /** Hard timeout of the whole run, in milliseconds. */
+  timeoutMs?: number;
+  /** Connections opened at a time. */
+  concurrency?: number;
+  /** fanout: subscribers. connects: connections. memory: idle sessions. */
+  clients?: number;
+  /** fanout: messages per publish burst. */
+  count?: number;
+  /** fanout and echo: message size in bytes. */
+  size?: number;
+  /** fanout: measured bursts (the median is reported). */
+  rounds?: number;
+  /** fanout: messages in the warm-up burst (0 for none). */
+  warmup?: number;
+  /** echo: sequential round trips on one connection. */
+  sequential?: number;
+  /** echo: concurrent connections. */
+  concurrent?: number;
+  /** echo: round trips per concurrent connection. */
+  perClient?: number;
+}
+
+const _encoder = new TextEncoder();
+const _decoder = new TextDecoder();
+const _KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+const _ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+const _PREFIX = _encoder.encode(TICK_PREFIX);
+const _CLK_TCK = 100;
+
+let _phase = "start";
+let _exiting = false;
+
+/** Prints why the run failed and exits with status 1. */
+function _fail(message: string): never {
+  if (!_exiting) {
+    _exiting = true;
+    const text = `load_client: FAIL in ${_phase}: ${message}`;
+    console.error(text);
+    console.log(JSON.stringify({ ok: false, error: text }));
+  }
+  Deno.exit(1);
+}
+
+type TextHandler = (ws: _Ws, data: Uint8Array, start: number, end: number) => void;
+
+/** One client WebSocket over a raw TCP connection. */
+class _Ws {
+  readonly conn: Deno.TcpConn;
+  readonly index: number;
+  onText: TextHandler = _unexpectedText;
+  /** fanout: the next sequence number expected, and how many this burst has. */
+  expected = 0;
+  target = 0;
+  /** echo: the round trip waiting for its answer. */
+  waiting: ((seq: number) => void) | undefined;
+  #carry: Uint8Array | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(conn: Deno.TcpConn, index: number) {
+    this.conn = conn;
+    this.index = index;
+  }
+
+  /** Reads frames until the process exits; an end of stream fails the run. */
+  async read(bufferSize: number, leftover: Uint8Array): Promise<void> {
+    if (leftover.length > 0) this.#feed(leftover, leftover.length);
+    const buffer = new Uint8Array(bufferSize);
+    for (;;) {
+      let n: number | null;
+      try {
+        n = await this.conn.read(buffer);
+      } catch (error) {
+        if (_exiting) return;
+        _fail(`connection #${this.index} failed: ${error}`);
+      }
+      if (n === null) {
+        if (_exiting) return;
+        _fail(`connection #${this.index} was closed by the server (end of stream)`);
+      }
+      this.#feed(buffer, n);
+    }
+  }
+
+  #feed(chunk: Uint8Array, length: number): void {
+    let data = chunk;
+    let end = length;
+    const carry = this.#carry;
+    if (carry !== undefined) {
+      data = new Uint8Array(carry.length + length);
+      data.set(carry);
+      data.set(chunk.subarray(0, length), carry.length);
+      end = data.length;
+      this.#carry = undefined;
+    }
+    let at = 0;
+    while (at + 2 <= end) {
+      const b0 = data[at], b1 = data[at + 1];
+      let length = b1 & 0x7f;
+      let header = 2;
+      if (length === 126) {
+        if (at + 4 > end) break;
+        length = (data[at + 2] << 8) | data[at + 3];
+        header = 4;
+      } else if (length === 127) {
+        if (at + 10 > end) break;
+        length = (data[at + 6] * 2 ** 24) + ((data[at + 7] << 16) | (data[at + 8] << 8) |
+          data[at + 9]);
+        header = 10;
+      }
+      if (b1 & 0x80) _fail(`connection #${this.index}: the server sent a masked frame`);
+      const start = at + header, stop = start + length;
+      if (stop > end) break;
+      const opcode = b0 & 0x0f;
+      if ((b0 & 0x80) === 0 || opcode === 0) {
+        _fail(`connection #${this.index}: fragmented frame (opcode ${opcode}) not expected`);
+      }
+      if (opcode === 1) {
+        this.onText(this, data, start, stop);
+      } else if (opcode === 9) {
+        this.send(data.slice(start, stop), 0xa);
+      } else if (opcode === 8) {
+        const code = length >= 2 ? (data[start] << 8) | data[start + 1] : 1005;
+        const reason = _decoder.decode(data.subarray(start + 2, stop));
+        _fail(`connection #${this.index} got a close frame: ${code} "${reason}"`);
+      } else if (opcode !== 0xa) {
+        _fail(`connection #${this.index}: unexpected opcode ${opcode}`);
+      }
+      at = stop;
+    }
+    if (at < end) this.#carry = data.slice(at, end);
+  }
+
+  /** Sends a masked frame; writes on one connection never interleave. */
+  send(payload: string | Uint8Array, opcode = 1): Promise<void> {
+    const bytes = typeof payload === "string" ? _encoder.encode(payload) : payload;
+    const frame = _mask(bytes, opcode);
+    this.#writing = this.#writing.then(() => _writeAll(this.conn, frame)).catch((error) => {
+      if (!_exiting) _fail(`connection #${this.index}: write failed: ${error}`);
+    });
+    return this.#writing;
+  }
+}
+
+function _unexpectedText(ws: _Ws, data: Uint8Array, start: number, end: number): void {
+  const text = _decoder.decode(data.subarray(start, Math.min(end, start + 80)));
+  _fail(`connection #${ws.index} got an unexpected message: ${text}`);
+}
+
+function _mask(payload: Uint8Array, opcode: number): Uint8Array {
+  const length = payload.length;
+  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = new Uint8Array(header + 4 + length);
+  frame[0] = 0x80 | opcode;
+  if (header === 2) {
+    frame[1] = 0x80 | length;
+  } else if (header === 4) {
+    frame[1] = 0x80 | 126;
+    frame[2] = length >> 8;
+    frame[3] = length & 0xff;
+  } else {
+    frame[1] = 0x80 | 127;
+    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
+  }
+  const key = (Math.random() * 2 ** 32) >>> 0;
+  const mask = [key >>> 24, (key >>> 16) & 0xff, (key >>> 8) & 0xff, key & 0xff];
+  frame.set(mask, header);
+  const at = header + 4;
+  for (let i = 0; i < length; i++) frame[at + i] = payload[i] ^ mask[i & 3];
+  return frame;
+}
+
+async function _writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) at += await conn.write(bytes.subarray(at));
+}
+
+/** The outcome of an HTTP upgrade request on a fresh TCP connection. */
+interface _Handshake {
+  status: number;
+  conn: Deno.TcpConn;
+  leftover: Uint8Array;
+}
+
+async function _handshake(port: number, query: string): Promise<_Handshake> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  await _writeAll(
+    conn,
+    _encoder.encode(
+      `GET /?${query} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    ),
+  );
+  let head = new Uint8Array(0);
+  const buffer = new Uint8Array(2048);
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) throw new Error("the server closed the connection during the handshake");
+    const grown = new Uint8Array(head.length + n);
+    grown.set(head);
+    grown.set(buffer.subarray(0, n), head.length);
+    head = grown;
+    const end = _indexOfBlankLine(head);
+    if (end < 0) {
+      if (head.length > 16384) throw new Error("response headers too long");
+      continue;
+    }
+    const text = _decoder.decode(head.subarray(0, end));
+    const status = Number(text.slice(9, 12));
+    if (status === 101 && !text.includes(_ACCEPT)) {
+      throw new Error(`101 without the right Sec-WebSocket-Accept: ${text}`);
+    }
+    return { status, conn, leftover: head.slice(end + 4) };
+  }
+}
+
+function _indexOfBlankLine(bytes: Uint8Array): number {
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+let _opened = 0;
+
+/** Opens one WebSocket with the token and starts reading it. */
+async function _open(port: number, query: string, bufferSize: number): Promise<_Ws> {
+  let handshake: _Handshake;
+  try {
+    handshake = await _handshake(port, `token=${TOKEN}${query}`);
+  } catch (error) {
+    _fail(`connect #${_opened} failed: ${error}`);
+  }
+  if (handshake.status !== 101) {
+    _fail(`connect #${_opened} got HTTP ${handshake.status} instead of 101`);
+  }
+  const ws = new _Ws(handshake.conn, _opened++);
+  ws.read(bufferSize, handshake.leftover);
+  return ws;
+}
+
+/** Opens `n` WebSockets, `concurrency` at a time; `times` gets each handshake's duration. */
+async function _openMany(
+  port: number,
+  n: number,
+  concurrency: number,
+  bufferSize: number,
+  times?: number[],
+): Promise<_Ws[]> {
+  const sockets: _Ws[] = new Array(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const t0 = performance.now();
+      sockets[i] = await _open(port, "", bufferSize);
+      times?.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, worker));
+  return sockets;
+}
+
+interface _Mem {
+  rss: number;
+  members: number;
+}
+
+async function _mem(port: number): Promise<_Mem> {
+  const response = await fetch(`http://127.0.0.1:${port}/mem`);
+  if (!response.ok) _fail(`GET /mem answered ${response.status}`);
+  return await response.json();
+}
+
+/** Polls `/mem` until the room has `members` members. */
+async function _waitMembers(port: number, members: number): Promise<void> {
+  for (;;) {
+    const mem = await _mem(port);
+    if (mem.members === members) return;
+    if (mem.members > members) _fail(`the room has ${mem.members} members, expected ${members}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * CPU seconds (user + system) of a process so far: this one from
+ * `getrusage`, another from `/proc/<pid>/stat` (Deno wants `-A` for that).
+ */
+function _cpuSeconds(pid: number | "self"): number {
+  if (pid === "self") {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1e6;
+  }
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / _CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Measures the CPU both processes use over a window. */
+class _CpuWindow {
+  readonly #serverPid: number;
+  #t0 = 0;
+  #client0 = 0;
+  #server0 = 0;
+  #wall = 0;
+  #client = 0;
+  #server = 0;
+
+  constructor(serverPid: number) {
+    this.#serverPid = serverPid;
+  }
+
+  start(): void {
+    this.#t0 = performance.now();
+    this.#client0 = _cpuSeconds("self");
+    this.#server0 = this.#serverPid > 0 ? _cpuSeconds(this.#serverPid) : NaN;
+  }
+
+  stop(): void {
+    this.#wall += (performance.now() - this.#t0) / 1000;
+    this.#client += _cpuSeconds("self") - this.#client0;
+    if (this.#serverPid > 0) this.#server += _cpuSeconds(this.#serverPid) - this.#server0;
+  }
+
+  /** CPU seconds per wall second, for the client and the server. */
+  get result(): { clientCpu: number; serverCpu: number | null; wallSeconds: number } {
+    return {
+      clientCpu: _round(this.#client / this.#wall, 3),
+      serverCpu: this.#serverPid > 0 ? _round(this.#server / this.#wall, 3) : null,
+      wallSeconds: _round(this.#wall, 3),
+    };
+  }
+}
+
+function _round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+function _percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+  return sorted[index];
+}
+
+function _median(values: number[]): number {
+  return _percentile([...values].sort((a, b) => a - b), 0.5);
+}
+
+// ---------------------------------------------------------------- fan-out
+
+let _remaining = 0;
+let _roundDone: (() => void) | undefined;
+
+function _onTick(ws: _Ws, data: Uint8Array, start: number, end: number): void {
+  const prefix = _PREFIX;
+  if (end - start < prefix.length) _unexpectedText(ws, data, start, end);
+  for (let i = 0; i < prefix.length; i++) {
+    if (data[start + i] !== prefix[i]) _unexpectedText(ws, data, start, end);
+  }
+  let seq = 0;
+  let at = start + prefix.length;
+  for (let c = data[at]; c >= 48 && c <= 57; c = data[++at]) seq = seq * 10 + c - 48;
+  if (seq !== ws.expected) {
+    _fail(
+      `subscriber #${ws.index} expected seq ${ws.expected} of ${ws.target}, got ${seq}` +
+        " (a message was lost, duplicated or reordered)",
+    );
+  }
+  if (++ws.expected === ws.target) {
+    if (--_remaining === 0) _roundDone?.();
+  } else if (ws.expected > ws.target) {
+    _fail(`subscriber #${ws.index} got more than ${ws.target} messages`);
+  }
+}
+
+async function _fanoutRound(
+  publisher: _Ws,
+  subscribers: _Ws[],
+  count: number,
+  size: number,
+): Promise<number> {
+  for (const ws of subscribers) {
+    ws.expected = 0;
+    ws.target = count;
+  }
+  _remaining = subscribers.length;
+  const done = new Promise<void>((resolve) => _roundDone = resolve);
+  const t0 = performance.now();
+  await publisher.send(JSON.stringify({ topic: "fanout", data: { count, size } }));
+  await done;
+  const seconds = (performance.now() - t0) / 1000;
+  _roundDone = undefined;
+  return seconds;
+}
+
+async function _fanout(spec: ClientSpec): Promise<Record<string, unknown>> {
+  const clients = spec.clients ?? 1000;
+  const count = spec.count ?? 1000;
+  const size = spec.size ?? 64;
+  const rounds = spec.rounds ?? 3;
+  const warmup = spec.warmup ?? Math.ceil(count / 5);
+  _phase = "fanout: connecting";
+  const publisher = await _open(spec.port, "&pub=1", 4096);
+  const subscribers = await _openMany(spec.port, clients, spec.concurrency ?? 200, 16384);
+  for (const ws of subscribers) ws.onText = _onTick;
+  await _waitMembers(spec.port, clients);
+  if (warmup > 0) {
+    _phase = "fanout: warm-up burst";
+    await _fanoutRound(publisher, subscribers, warmup, size);
+  }
+  const rates: number[] = [];
+  const cpu = new _CpuWindow(spec.serverPid ?? 0);
+  for (let round = 0; round < rounds; round++) {
+    _phase = `fanout: burst ${round + 1} of ${rounds}`;
+    cpu.start();
+    const seconds = await _fanoutRound(publisher, subscribers, count, size);
+    cpu.stop();
+    rates.push(Math.round((clients * count) / seconds));
+  }
+  return {
+    deliveriesPerSec: _median(rates),
+    rounds: rates,
+    deliveries: clients * count * rounds,
+    ...cpu.result,
+  };
+}
+
+// ---------------------------------------------------------------- echo
+
+function _onEcho(ws: _Ws, data: Uint8Array, start: number, end: number): void {
+  const text = _decoder.decode(data.subarray(start, end));
+  let seq: unknown;
+  try {
+    const envelope = JSON.parse(text);
+    if (envelope.topic !== "echo") throw new Error("not an echo");
+    seq = envelope.data.seq;
+  } catch {
+    _unexpectedText(ws, data, start, end);
+  }
+  const waiting = ws.waiting;
+  if (waiting === undefined) _fail(`connection #${ws.index} got an echo nobody waited for`);
+  ws.waiting = undefined;
+  waiting(seq as number);
+}
+
+async function _roundTrips(ws: _Ws, n: number, pad: string, latencies?: number[]): Promise<void> {
+  for (let seq = 0; seq < n; seq++) {
+    const answered = new Promise<number>((resolve) => ws.waiting = resolve);
+    const t0 = performance.now();
+    ws.send(JSON.stringify({ topic: "echo", data: { seq, pad } }));
+    const got = await answered;
+    const t1 = performance.now();
+    if (got !== seq) _fail(`connection #${ws.index} sent echo ${seq}, got echo ${got}`);
+    latencies?.push((t1 - t0) * 1000);
+  }
+}
+
+function _latencySummary(latencies: number[]): Record<string, number> {
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    p50Us: _round(_percentile(sorted, 0.5), 1),
+    p99Us: _round(_percentile(sorted, 0.99), 1),
+    samples: sorted.length,
+  };
+}
+
+async function _echo(spec: ClientSpec): Promise<Record<string, unknown>> {
+  const sequential = spec.sequential ?? 5000;
+  const concurrent = spec.concurrent ?? 100;
+  const perClient = spec.perClient ?? 100;
+  const pad = "x".repeat(Math.max(0, (spec.size ?? 64) - 40));
+  const cpu = new _CpuWindow(spec.serverPid ?? 0);
+
+  _phase = "echo: sequential";
+  const [one] = await _openMany(spec.port, 1, 1, 4096);
+  one.onText = _onEcho;
+  await _roundTrips(one, Math.ceil(sequential / 5), pad);
+  const serial: number[] = [];
+  cpu.start();
+  await _roundTrips(one, sequential, pad, serial);
+  cpu.stop();
+
+  _phase = "echo: concurrent";
+  const many = await _openMany(spec.port, concurrent, spec.concurrency ?? 200, 4096);
+  for (const ws of many) ws.onText = _onEcho;
+  await Promise.all(many.map((ws) => _roundTrips(ws, Math.ceil(perClient / 5), pad)));
+  const parallel: number[] = [];
+  cpu.start();
+  const t0 = performance.now();
+  await Promise.all(many.map((ws) => _roundTrips(ws, perClient, pad, parallel)));
+  const seconds = (performance.now() - t0) / 1000;
+  cpu.stop();
+  return {
+    sequential: _latencySummary(serial),
+    concurrent: {
+      ..._latencySummary(parallel),
+      clients: concurrent,
+      roundTripsPerSec: Math.round(parallel.length / seconds),
+    },
+    ...cpu.result,
+  };
+}
+
+// ---------------------------------------------------------------- memory
+
+async function _memory(spec: ClientSpec): Promise<Record<string, unknown>> {
+  const sessions = spec.clients ?? 10_000;
+  _phase = "memory: baseline";
+  await _waitMembers(spec.port, 0);
+  await _mem(spec.port);
+  const before = await _mem(spec.port);
+  _phase = "memory: connecting";
+  await _openMany(spec.port, sessions, spec.concurrency ?? 200, 1024);
+  await _waitMembers(spec.port, sessions);
+  _phase = "memory: measuring";
+  await _mem(spec.port);
+  const after = await _mem(spec.port);
+  if (after.members !== sessions) _fail(`the room has ${after.members} members, not ${sessions}`);
+  return {
+    sessions,
+    rssBefore: before.rss,
+    rssAfter: after.rss,
+    bytesPerSession: Math.round((after.rss - before.rss) / sessions),
+  };
+}
+
+// ---------------------------------------------------------------- connects
+
+async function _connects(spec: ClientSpec): Promise<Record<string, unknown>> {
+  const n = spec.clients ?? 5000;
+  const concurrency = spec.concurrency ?? 200;
+  _phase = "connects: wrong token";
+  const refused = await _handshake(spec.port, "token=wrong");
+  refused.conn.close();
+  if (refused.status !== 401) _fail(`a wrong token got HTTP ${refused.status}, not 401`);
+  _phase = "connects: connecting";
+  const times: number[] = [];
+  const cpu = new _CpuWindow(spec.serverPid ?? 0);
+  cpu.start();
+  const t0 = performance.now();
+  await _openMany(spec.port, n, concurrency, 1024, times);
+  const seconds = (performance.now() - t0) / 1000;
+  cpu.stop();
+  _phase = "connects: checking the room";
+  await _waitMembers(spec.port, n);
+  const sorted = times.sort((a, b) => a - b);
+  return {
+    connections: n,
+    concurrency,
+    connectsPerSec: Math.round(n / seconds),
+    handshakeP50Ms: _round(_percentile(sorted, 0.5), 2),
+    handshakeP99Ms: _round(_percentile(sorted, 0.99), 2),
+    ...cpu.result,
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+const _SCENARIOS: Record<ClientSpec["scenario"], (spec: ClientSpec) => Promise<object>> = {
+  fanout: _fanout,
+  echo: _echo,
+  memory: _memory,
+  connects: _connects,
+};
+
+async function _main(): Promise<void> {
+  let spec: ClientSpec;
+  try {
+    spec = JSON.parse(Deno.args[0] ?? "");
+  } catch {
+    _fail("usage: load_client.ts '<json spec>' (see ClientSpec)");
+  }
+  const run = _SCENARIOS[spec.scenario];
+  if (run === undefined || !Number.isInteger(spec.port)) {
+    _fail("the spec needs a scenario and a port");
+  }
+  const timeoutMs = spec.timeoutMs ?? 60_000;
+  setTimeout(() => _fail(`hard timeout after ${timeoutMs} ms`), timeoutMs);
+  const result = await run(spec);
+  _exiting = true;
+  console.log(JSON.stringify({ ok: true, scenario: spec.scenario, ...result }));
+  Deno.exit(0);
+}
+
+if (import.meta.main) await _main();
