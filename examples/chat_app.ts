@@ -13,7 +13,8 @@
  * - **Rooms**: `join` / `leave` on request, `say` to a room, presence
  *   notices, `publish` with `except`.
  * - **Per-user fan-out**: an index user -> sessions kept in `onConnect` /
- *   `onClose`, so a direct message reaches every tab a user has open.
+ *   `onClose`, and `server.sendTo`, so a direct message reaches every tab a
+ *   user has open with one encoding.
  * - **Close causes**: a user's last session leaving a room on disconnect
  *   tells the room why (`client`, `timeout`, `overflow`, `shutdown`, ...).
  *
@@ -152,9 +153,6 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const log = options.log;
   // Per-user fan-out: every open session of each user.
   const sessionsByUser = new Map<string, Set<ChatSession>>();
-  // The rooms of each session, mirrored: by the time `onClose` runs the
-  // session has already left every room, and presence needs to know which.
-  const roomsBySession = new Map<ChatSession, Set<string>>();
 
   /** Users with a session in the room, once each, sorted. */
   const usersIn = (room: string): string[] => {
@@ -190,8 +188,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       );
       return;
     }
-    const mine = roomsBySession.get(session)!;
-    if (!mine.has(room) && mine.size >= MAX_ROOMS_PER_SESSION) {
+    if (!session.rooms.has(room) && session.rooms.current.size >= MAX_ROOMS_PER_SESSION) {
       refuse(
         session,
         "join",
@@ -201,16 +198,13 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       return;
     }
     const announce = !userStillIn(session, room);
-    if (session.rooms.join(room)) {
-      mine.add(room);
-      if (announce) {
-        server.publish(
-          room,
-          "presence",
-          { room, user: session.ctx.user, event: "join" },
-          { except: session },
-        );
-      }
+    if (session.rooms.join(room) && announce) {
+      server.publish(
+        room,
+        "presence",
+        { room, user: session.ctx.user, event: "join" },
+        { except: session },
+      );
     }
     // Also the answer to joining a room one is already in: joins are idempotent.
     session.send("members", { room, users: usersIn(room) });
@@ -221,7 +215,6 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       refuse(session, "leave", "not-member", `Cannot leave room "${room}": not a member`);
       return;
     }
-    roomsBySession.get(session)!.delete(room);
     session.send("left", { room });
     if (!userStillIn(session, room)) {
       server.publish(room, "presence", { room, user: session.ctx.user, event: "leave" });
@@ -243,11 +236,13 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       refuse(session, "dm", "bad-text", `Texts have 1 to ${MAX_TEXT_LENGTH} characters`);
       return;
     }
-    let reached = 0;
-    for (const target of sessionsByUser.get(to) ?? []) {
-      if (target.send("direct", { from: session.ctx.user, to, text }) !== "closed") reached++;
-    }
-    if (reached === 0) {
+    // One encoding for every tab of the user.
+    const result = server.sendTo(sessionsByUser.get(to) ?? [], "direct", {
+      from: session.ctx.user,
+      to,
+      text,
+    });
+    if (result.recipients === result.closed) {
       refuse(session, "dm", "offline", `Cannot send to "${to}": no open session`);
     }
   };
@@ -272,7 +267,6 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       let mine = sessionsByUser.get(user);
       if (mine === undefined) sessionsByUser.set(user, mine = new Set());
       mine.add(session);
-      roomsBySession.set(session, new Set());
       session.send("welcome", { user, session: session.id });
       log?.(`${user} connected (session ${session.id}, ${mine.size} open)`);
     },
@@ -295,10 +289,9 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       const mine = sessionsByUser.get(user);
       mine?.delete(session);
       if (mine?.size === 0) sessionsByUser.delete(user);
-      const rooms = roomsBySession.get(session) ?? new Set<string>();
-      roomsBySession.delete(session);
-      // The session already left its rooms, so a publish reaches only the others.
-      for (const room of rooms) {
+      // The session already left its rooms (`rooms.left` says which), so a
+      // publish reaches only the others.
+      for (const room of session.rooms.left) {
         if (!userStillIn(session, room)) {
           server.publish(room, "presence", { room, user, event: "leave", cause: cause.kind });
         }
