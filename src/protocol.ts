@@ -62,23 +62,75 @@ export function encodeEnvelope(topic: string, data: unknown): string {
  * ```
  */
 export function decodeEnvelope(text: string): Envelope {
-  let value: unknown;
+  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text));
+}
+
+function _parse(text: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (cause) {
     throw new EnvelopeError("json", "Invalid envelope: not JSON", { cause });
   }
+}
+
+/** Checks a parsed value; `walk` if its text may hide a forbidden key. */
+function _envelope(value: unknown, walk: boolean): Envelope {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new EnvelopeError("shape", "Invalid envelope: not a JSON object");
   }
   if (!Object.hasOwn(value, "topic") || typeof (value as Envelope).topic !== "string") {
     throw new EnvelopeError("topic", 'Invalid envelope: "topic" must be a string');
   }
-  if (_MAY_HIDE_FORBIDDEN_KEY.test(text)) _assertNoForbiddenKeys(value);
+  if (walk) _assertNoForbiddenKeys(value);
   return {
     topic: (value as Envelope).topic,
     data: Object.hasOwn(value, "data") ? (value as Envelope).data : undefined,
   };
+}
+
+/**
+ * The subprotocol a client offers to receive batch frames: the text
+ * messages of one server tick in one frame, as a JSON array of envelopes.
+ * Decode either kind of frame with {@linkcode decodeFrame}.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { BATCH_PROTOCOL, decodeFrame } from "@switchboard/ws";
+ *
+ * const ws = new WebSocket("ws://127.0.0.1:8000/", [BATCH_PROTOCOL]);
+ * ws.onmessage = (e) => {
+ *   for (const { topic, data } of decodeFrame(e.data)) console.log(topic, data);
+ * };
+ * ```
+ */
+export const BATCH_PROTOCOL = "switchboard.batch";
+
+/**
+ * Decodes a text frame from the server: one envelope, or a batch frame (a
+ * JSON array of envelopes, sent to clients of {@linkcode BATCH_PROTOCOL}).
+ * Each envelope is checked as {@linkcode decodeEnvelope} checks it.
+ *
+ * @param text The frame's text.
+ * @returns The envelopes, in order.
+ * @throws {EnvelopeError} If the text is not an envelope or an array of them.
+ *
+ * @example Usage
+ * ```ts
+ * import { decodeFrame } from "@switchboard/ws";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(decodeFrame('[{"topic":"a","data":1},{"topic":"b"}]'), [
+ *   { topic: "a", data: 1 },
+ *   { topic: "b", data: undefined },
+ * ]);
+ * assert.deepEqual(decodeFrame('{"topic":"a","data":1}'), [{ topic: "a", data: 1 }]);
+ * ```
+ */
+export function decodeFrame(text: string): Envelope[] {
+  const value = _parse(text);
+  const walk = _MAY_HIDE_FORBIDDEN_KEY.test(text);
+  if (!Array.isArray(value)) return [_envelope(value, walk)];
+  return value.map((item) => _envelope(item, walk));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { CloseCode } from "./close_codes.ts";
 import { type EnvelopeError, HttpError } from "./errors.ts";
-import { encodeEnvelope, type Envelope, utf8Length } from "./protocol.ts";
+import { BATCH_PROTOCOL, encodeEnvelope, type Envelope, utf8Length } from "./protocol.ts";
 import { RoomIndex } from "./rooms.ts";
 import type { Frame, OverflowPolicy } from "./send_queue.ts";
 import {
@@ -83,6 +83,15 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
   fallback?: (request: Request, info: ServeInfo) => Response | Promise<Response>;
   /** Subprotocols the server speaks, best first; the first one the client offers is chosen. */
   protocols?: readonly string[];
+  /**
+   * Accept clients that offer the subprotocol {@linkcode BATCH_PROTOCOL}:
+   * the text messages a session is sent in one tick then travel together
+   * as one text frame holding a JSON array of envelopes (decode with
+   * {@linkcode decodeFrame}). Plain clients are unaffected. Checked after
+   * `protocols`.
+   * @default {true}
+   */
+  batch?: boolean;
   /**
    * The largest inbound message in bytes; a larger one closes the session with 1009.
    * @default {1048576}
@@ -344,9 +353,12 @@ export class Server<
     tooLargeCloses: 0,
   };
   readonly #congested = new Set<Session<Ctx, In, Out>>();
+  #deferred: Session<Ctx, In, Out>[] = [];
+  #spare: Session<Ctx, In, Out>[] = [];
   readonly #timers: Timers;
   readonly #idleTimeout: number;
   readonly #protocols: readonly string[];
+  readonly #batch: boolean;
   #pollTimer: unknown;
   #shutdown: Promise<void> | undefined;
 
@@ -364,6 +376,7 @@ export class Server<
     };
     this.#idleTimeout = _limit("idleTimeout", options.idleTimeout ?? 30, 0);
     this.#protocols = options.protocols ?? [];
+    this.#batch = options.batch ?? true;
     const hook = <A extends unknown[]>(fn: ((...args: A) => unknown) | undefined) =>
       fn === undefined ? _noop : (...args: A) => this.#call(fn, args);
     const onMessage = options.onMessage ?? _noop;
@@ -382,6 +395,7 @@ export class Server<
       setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
       clearTimeout: (id) => timers.clearTimeout(id),
       schedule: (session) => this.#schedule(session),
+      defer: (session) => this.#defer(session),
       unschedule: (session) => this.#congested.delete(session),
       onMessage,
       onBinary,
@@ -640,7 +654,14 @@ export class Server<
       );
       id = crypto.randomUUID();
     }
-    const session = _driver.create(this.#host, socket, id, handshake.ctx, options.drains ?? false);
+    const session = _driver.create(
+      this.#host,
+      socket,
+      id,
+      handshake.ctx,
+      options.drains ?? false,
+      handshake.protocol === BATCH_PROTOCOL,
+    );
     this.#sessions.set(id, session);
     this.#counters.opened++;
     const connection = new _Connection(session);
@@ -683,10 +704,25 @@ export class Server<
 
   #chooseProtocol(request: Request): string | undefined {
     const offered = request.headers.get("sec-websocket-protocol");
-    if (offered === null || this.#protocols.length === 0) return undefined;
+    if (offered === null) return undefined;
     const names = offered.split(",").map((name) => name.trim());
-    return this.#protocols.find((name) => names.includes(name));
+    return this.#protocols.find((name) => names.includes(name)) ??
+      (this.#batch && names.includes(BATCH_PROTOCOL) ? BATCH_PROTOCOL : undefined);
   }
+
+  /** Queues a session's coalesced frames to be written at the end of this tick. */
+  #defer(session: Session<Ctx, In, Out>): void {
+    this.#deferred.push(session);
+    if (this.#deferred.length === 1) queueMicrotask(this.#writeDeferred);
+  }
+
+  readonly #writeDeferred = (): void => {
+    const sessions = this.#deferred;
+    this.#deferred = this.#spare; // frames deferred while writing go to the next round
+    for (let i = 0; i < sessions.length; i++) _driver.flushPending(sessions[i]);
+    sessions.length = 0;
+    this.#spare = sessions;
+  };
 
   #schedule(session: Session<Ctx, In, Out>): void {
     this.#congested.add(session);

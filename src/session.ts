@@ -108,6 +108,7 @@ export interface SessionHost<Ctx, In extends object, Out extends object> {
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(id: unknown): void;
   schedule(session: Session<Ctx, In, Out>): void;
+  defer(session: Session<Ctx, In, Out>): void;
   unschedule(session: Session<Ctx, In, Out>): void;
   onMessage(session: Session<Ctx, In, Out>, message: Message<In>): unknown;
   onBinary(session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>): unknown;
@@ -233,6 +234,13 @@ class _Rooms implements SessionRooms {
     this.#set = undefined;
   }
 }
+// How a session writes: each frame at once; the tick's frames under one
+// cork (Bun); the tick's text frames joined in one batch frame (negotiated).
+const _DIRECT = 0;
+const _CORK = 1;
+const _JOIN = 2;
+/** A coalesced write is cut at this many bytes. */
+const _COALESCE_BYTES = 16 * 1024;
 const _OPEN = 0;
 const _CLOSING = 1;
 const _CLOSED = 2;
@@ -281,6 +289,9 @@ export class Session<
   readonly #host: SessionHost<Ctx, In, Out>;
   readonly #socket: Socket;
   readonly #drains: boolean;
+  readonly #mode: number;
+  #pending: (string | Uint8Array<ArrayBuffer>)[] | undefined;
+  #pendingBytes = 0;
   #queue: SendQueue | undefined;
   #rooms: _Rooms | undefined;
   #state = _OPEN;
@@ -305,10 +316,12 @@ export class Session<
     id: string,
     ctx: Ctx,
     drains: boolean,
+    batch: boolean,
   ) {
     this.#host = host;
     this.#socket = socket;
     this.#drains = drains;
+    this.#mode = batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT;
     this.id = id;
     this.ctx = ctx;
   }
@@ -416,7 +429,12 @@ export class Session<
     this.#rooms?.leaveAll();
   }
 
-  /** Offers one frame: straight to the socket, or to the queue. */
+  /**
+   * Offers one frame. While nothing waits in the queue and the socket is
+   * under its high-water mark it goes out now: written at once, or, for a
+   * session that coalesces, at the end of this tick together with the
+   * tick's other frames. Otherwise it waits in the queue.
+   */
   #offer(
     data: string | Uint8Array<ArrayBuffer>,
     bytes: number,
@@ -427,10 +445,20 @@ export class Session<
     let queue = this.#queue;
     if (
       (queue === undefined || queue.length === 0) &&
-      this.#socket.bufferedAmount < host.highWaterMark
+      this.#socket.bufferedAmount + this.#pendingBytes < host.highWaterMark
     ) {
-      return this.#write(data, bytes) ? "sent" : "dropped";
+      if (this.#mode === _DIRECT || (this.#mode === _JOIN && typeof data !== "string")) {
+        if (this.#pendingBytes > 0) this.#flushPending();
+        return this.#write(data, bytes, 1) ? "sent" : "dropped";
+      }
+      const pending = this.#pending ??= [];
+      if (pending.length === 0) host.defer(this);
+      pending.push(data);
+      this.#pendingBytes += bytes;
+      if (this.#pendingBytes >= _COALESCE_BYTES) this.#flushPending();
+      return "sent";
     }
+    if (this.#pendingBytes > 0) this.#flushPending(); // they are older: they go first
     queue ??= this.#queue = new SendQueue(host.maxQueueMessages, host.maxQueueBytes, host.overflow);
     const result = queue.push(frame ?? { data, bytes });
     switch (result.kind) {
@@ -457,8 +485,11 @@ export class Session<
     }
   }
 
-  /** Hands one frame to the socket; `false` if the runtime refused it (counted). */
-  #write(data: string | Uint8Array<ArrayBuffer>, bytes: number): boolean {
+  /**
+   * Hands one frame holding `messages` messages to the socket; `false` if
+   * the runtime refused it (counted as dropped).
+   */
+  #write(data: string | Uint8Array<ArrayBuffer>, bytes: number, messages: number): boolean {
     let status: number | void;
     try {
       status = this.#socket.send(data);
@@ -466,13 +497,52 @@ export class Session<
       status = 0; // the socket closed under us; its close event follows
     }
     if (status === 0) {
-      this.#dropped("runtime", 1, bytes);
+      this.#dropped("runtime", messages, bytes);
       return false;
     }
-    this.#messagesSent++;
+    this.#messagesSent += messages;
     this.#bytesSent += bytes;
-    this.#host.counters.messagesSent++;
+    this.#host.counters.messagesSent += messages;
     return true;
+  }
+
+  /** Writes the frames this tick coalesced: one batch frame, or all under one cork. */
+  #flushPending(): void {
+    const pending = this.#pending;
+    if (pending === undefined || pending.length === 0) return;
+    const bytes = this.#pendingBytes;
+    this.#pendingBytes = 0;
+    if (this.#mode === _JOIN) {
+      const count = pending.length;
+      const frame = count === 1 ? pending[0] : `[${pending.join(",")}]`;
+      pending.length = 0;
+      this.#write(frame, bytes, count);
+      return;
+    }
+    const socket = this.#socket;
+    let dropped = 0;
+    let droppedBytes = 0;
+    socket.cork!(() => {
+      for (let i = 0; i < pending.length; i++) {
+        const data = pending[i];
+        let status: number | void;
+        try {
+          status = socket.send(data);
+        } catch {
+          status = 0;
+        }
+        if (status === 0) {
+          dropped++;
+          droppedBytes += typeof data === "string" ? utf8Length(data) : data.byteLength;
+        }
+      }
+    });
+    const sent = pending.length - dropped;
+    pending.length = 0;
+    this.#messagesSent += sent;
+    this.#bytesSent += bytes - droppedBytes;
+    this.#host.counters.messagesSent += sent;
+    if (dropped > 0) this.#dropped("runtime", dropped, droppedBytes);
   }
 
   /** Writes queued frames while the socket is under its high-water mark. */
@@ -482,10 +552,28 @@ export class Session<
     const socket = this.#socket;
     const limit = this.#host.highWaterMark;
     while (this.#state === _OPEN && queue.length > 0 && socket.bufferedAmount < limit) {
-      const frame = queue.shift()!;
-      this.#write(frame.data, frame.bytes);
+      if (this.#mode === _JOIN && typeof queue.peek()!.data === "string") {
+        this.#flushBatch(queue);
+      } else {
+        const frame = queue.shift()!;
+        this.#write(frame.data, frame.bytes, 1);
+      }
     }
     return queue.length === 0 || this.#state !== _OPEN;
+  }
+
+  /** Writes consecutive queued text frames as one batch frame of at most `_COALESCE_BYTES`. */
+  #flushBatch(queue: SendQueue): void {
+    const parts: string[] = [];
+    let bytes = 0;
+    for (let next = queue.peek(); next !== undefined; next = queue.peek()) {
+      if (typeof next.data !== "string") break;
+      if (parts.length > 0 && bytes + next.bytes > _COALESCE_BYTES) break;
+      queue.shift();
+      parts.push(next.data);
+      bytes += next.bytes;
+    }
+    this.#write(parts.length === 1 ? parts[0] : `[${parts.join(",")}]`, bytes, parts.length);
   }
 
   /**
@@ -510,6 +598,7 @@ export class Session<
   /** Decides to close: nothing is sent after this. */
   #beginClose(cause: CloseCause): void {
     if (this.#state !== _OPEN) return;
+    this.#flushPending(); // accepted as sent before the decision
     this.#state = _CLOSING;
     this.#cause = cause;
     this.#releaseQueue();
@@ -665,7 +754,9 @@ export class Session<
 
   static {
     _driver = {
-      create: (host, socket, id, ctx, drains) => new Session(host, socket, id, ctx, drains),
+      create: (host, socket, id, ctx, drains, batch) =>
+        new Session(host, socket, id, ctx, drains, batch),
+      flushPending: (session) => session.#flushPending(),
       receive: (session, data) => session.#receive(data),
       closed: (session, code, reason, kind) => session.#runtimeClosed(code, reason, kind),
       error: (session, error) => session.#runtimeError_(error),
@@ -692,7 +783,9 @@ export interface SessionDriver {
     id: string,
     ctx: Ctx,
     drains: boolean,
+    batch: boolean,
   ): Session<Ctx, In, Out>;
+  flushPending(session: AnySession): void;
   receive(session: AnySession, data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void;
   closed(
     session: AnySession,

@@ -31,4 +31,10 @@ export interface Socket {
   send(data: string | Uint8Array<ArrayBuffer>): number | void;
   /** Starts the closing handshake with a close code and reason. */
   close(code?: number, reason?: string): void;
+  /**
+   * Runs `callback`, holding its sends back and writing them together
+   * (Bun's `ws.cork`). A socket that has it gets its frames of each tick
+   * written at the tick's end, under one cork.
+   */
+  cork?(callback: () => void): void;
 }

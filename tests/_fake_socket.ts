@@ -160,6 +160,8 @@ export interface OpenSessionOptions<Ctx> extends FakeSocketOptions {
   drains?: boolean;
   /** A socket to use instead of a new one. */
   socket?: FakeSocket;
+  /** The subprotocol the handshake chose, e.g. `BATCH_PROTOCOL`. */
+  protocol?: string;
 }
 
 /**
@@ -180,7 +182,7 @@ export function openSession<Ctx, In extends object, Out extends object>(
   const socket = options.socket ?? new FakeSocket(options);
   const connection = server.open(socket, {
     ctx: options.ctx as Ctx,
-    protocol: undefined,
+    protocol: options.protocol,
   }, { drains: options.drains ?? true });
   socket.connection = connection;
   return { socket, connection, session: connection.session };

@@ -2,6 +2,7 @@
  * Test harness: runs a conformance fixture in a Deno or Bun subprocess,
  * and gives tests WebSocket clients that wait on events, never on sleeps.
  */
+import { decodeFrame } from "../mod.ts";
 import type { TestEvent } from "./fixtures/app.ts";
 
 /** A runtime the conformance suite runs on. */
@@ -131,6 +132,8 @@ export type Received =
 export class Client {
   readonly socket: WebSocket;
   readonly received: Received[] = [];
+  /** Frames received: fewer than messages when the server sends batch frames. */
+  frames = 0;
   /** Resolves when the socket opened; rejects if it closed first. */
   readonly opened: Promise<void>;
   /** Resolves with the close event's code and reason. */
@@ -154,18 +157,16 @@ export class Client {
     });
     socket.addEventListener("error", () => {});
     socket.addEventListener("message", (e) => {
-      this.received.push(
-        typeof e.data === "string"
-          ? JSON.parse(e.data)
-          : { binary: new Uint8Array(e.data as ArrayBuffer) },
-      );
+      this.frames++;
+      if (typeof e.data === "string") this.received.push(...decodeFrame(e.data));
+      else this.received.push({ binary: new Uint8Array(e.data as ArrayBuffer) });
       this.#wake?.();
     });
   }
 
   /** Opens a client and waits for its `welcome`. */
-  static async connect(url: string): Promise<Client> {
-    const client = new Client(url);
+  static async connect(url: string, protocols?: string[]): Promise<Client> {
+    const client = new Client(url, protocols);
     await client.opened;
     await client.next((m) => "topic" in m && m.topic === "welcome");
     return client;

@@ -4,6 +4,7 @@
  * subprocess). A behaviour that differs between runtimes fails here.
  */
 import assert from "node:assert/strict";
+import { BATCH_PROTOCOL } from "../mod.ts";
 import {
   Client,
   type Fixture,
@@ -120,6 +121,26 @@ const CASES: Record<string, Case> = {
     const client = await Client.connect(fx.ws("main", "user=order"));
     client.send("burst", 2000);
     for (let i = 0; i < 2000; i++) assert.equal(await client.take("seq"), i);
+    await client.close();
+  },
+
+  async "a client that offers the batch protocol gets a tick's messages in few frames"(fx) {
+    const client = await Client.connect(fx.ws("main", "user=batcher"), [BATCH_PROTOCOL]);
+    assert.equal(client.socket.protocol, BATCH_PROTOCOL);
+    const before = client.frames;
+    client.send("burst", 2000);
+    for (let i = 0; i < 2000; i++) assert.equal(await client.take("seq"), i);
+    const frames = client.frames - before;
+    assert.ok(frames <= 20, `2000 messages came in ${frames} frames`);
+    await client.close();
+  },
+
+  async "a plain client offering unknown subprotocols gets none"(fx) {
+    const client = new Client(fx.ws("main", "user=protocols"), ["chat.v9"]);
+    // Deno's client accepts a response without a protocol; a browser would fail the handshake.
+    await client.opened;
+    assert.equal(client.socket.protocol, "");
+    await client.take("welcome");
     await client.close();
   },
 

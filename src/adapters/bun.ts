@@ -85,6 +85,13 @@ export interface BunServerWebSocket {
    */
   close(code?: number, reason?: string): void;
   /**
+   * Runs `callback` with the socket corked: its sends are written together.
+   *
+   * @param callback The sends.
+   * @returns What `callback` returns.
+   */
+  cork<T>(callback: (ws: BunServerWebSocket) => T): T;
+  /**
    * Bytes waiting in Bun's buffer.
    *
    * @returns The byte count.
@@ -312,6 +319,10 @@ class _Link<Ctx, In extends object, Out extends object> implements Socket {
 
   close(code?: number, reason?: string): void {
     this.#ws.close(code, reason);
+  }
+
+  cork(callback: () => void): void {
+    this.#ws.cork(callback);
   }
 
   open(ws: BunServerWebSocket, server: Server<Ctx, In, Out>): void {
