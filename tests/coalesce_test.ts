@@ -81,7 +81,7 @@ Deno.test("Closing a batch session writes the tick's messages before the close f
   assert.equal(session.stats.messagesDropped, 0);
 });
 
-Deno.test("A congested batch session queues, then drains its queue as batch frames", async () => {
+Deno.test("A congested batch session queues, then drains its queue as batch frames", () => {
   const { session, socket, connection } = batchSession({ highWaterMark: 100 });
   socket.bufferedAmount = 100;
   for (let i = 0; i < 10; i++) assert.equal(session.send("n", i), "queued");
