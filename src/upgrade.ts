@@ -1,4 +1,8 @@
+import { CloseCode } from "./close_codes.ts";
 import type { Connection, Handshake, Server } from "./server.ts";
+
+/** The reason Deno gives when it closes a socket for its idle timeout. */
+const _NO_PONG = "No response from ping frame.";
 
 /**
  * Upgrades an HTTP request to a standard server-side `WebSocket`, like
@@ -39,9 +43,10 @@ export function attachWebSocket<Ctx, In extends object, Out extends object>(
 ): void {
   socket.binaryType = "arraybuffer";
   const bridge = new _Bridge(server, socket, handshake);
-  socket.addEventListener("open", bridge);
+  // Three listeners, the open one released once it fired: an idle session
+  // holds no more listener records than a hand-written server.
+  socket.addEventListener("open", bridge, { once: true });
   socket.addEventListener("message", bridge);
-  socket.addEventListener("error", bridge);
   socket.addEventListener("close", bridge);
 }
 
@@ -67,13 +72,16 @@ class _Bridge<Ctx, In extends object, Out extends object> implements EventListen
         this.#server = undefined;
         this.#handshake = undefined;
         break;
-      case "error":
-        this.#connection?.error((event as ErrorEvent).error ?? event);
-        break;
       case "close": {
-        // Deno reports a connection lost without a close frame as code 0.
-        const { code, reason } = event as CloseEvent;
-        this.#connection?.close(code === 0 ? 1006 : code, reason);
+        const { code, reason, wasClean } = event as CloseEvent;
+        if (code === 0) {
+          // Deno's code for a connection lost without a close frame.
+          this.#connection?.close(CloseCode.ABNORMAL, reason, "error");
+        } else if (!wasClean && reason === _NO_PONG) {
+          this.#connection?.close(code, reason, "timeout");
+        } else {
+          this.#connection?.close(code, reason);
+        }
         break;
       }
     }

@@ -328,9 +328,9 @@ export class FakeWebSocket extends EventTarget {
    * @param code The close code.
    * @param reason The close reason.
    */
-  fireClose(code: number, reason = ""): void {
+  fireClose(code: number, reason = "", wasClean = true): void {
     this.readyState = 3;
-    this.dispatchEvent(new CloseEvent("close", { code, reason }));
+    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
   }
 }
 

@@ -103,7 +103,7 @@ Deno.test("Server.fetch() answers an accepted upgrade with the upgrade's 101 and
   assert.equal(server.sessions.size, 0);
 });
 
-Deno.test("A WebSocket's events reach the session: messages, error and close", async () => {
+Deno.test("A WebSocket's events reach the session: messages and close", async () => {
   const messages: unknown[] = [];
   const binaries: Uint8Array[] = [];
   const closes: CloseCause[] = [];
@@ -119,12 +119,29 @@ Deno.test("A WebSocket's events reach the session: messages, error and close", a
   assert.deepEqual(binaries, [new Uint8Array([1, 2])]);
   session.send("out", 2);
   assert.deepEqual(socket.sent, ['{"topic":"out","data":2}']);
+  // Deno's idle timeout: an error event, then an unclean close with this reason.
   socket.fireError("No response from ping frame.");
-  socket.fireClose(1001, "");
+  socket.fireClose(1001, "No response from ping frame.", false);
   assert.equal(closes.length, 1);
   assert.equal(closes[0].kind, "timeout");
   assert.equal(closes[0].code, 1001);
   assert.equal(server.sessions.size, 0);
+});
+
+Deno.test("A WebSocket closed without a close frame (Deno's code 0) reports 1006, kind error", async () => {
+  const closes: CloseCause[] = [];
+  const { server, calls } = setup({ onClose: (_, cause) => void closes.push(cause) });
+  await connect(server, calls);
+  calls[0].socket.fireClose(0, "", false);
+  assert.deepEqual([closes[0].kind, closes[0].code], ["error", 1006]);
+});
+
+Deno.test("A WebSocket's clean close reports the client's code and reason", async () => {
+  const closes: CloseCause[] = [];
+  const { server, calls } = setup({ onClose: (_, cause) => void closes.push(cause) });
+  await connect(server, calls);
+  calls[0].socket.fireClose(4001, "No response from ping frame.");
+  assert.deepEqual([closes[0].kind, closes[0].code], ["client", 4001]);
 });
 
 Deno.test("A WebSocket that fails before open never makes a session", async () => {
