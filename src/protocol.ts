@@ -150,27 +150,23 @@ export function decodeFrame(text: string): Envelope[] {
  * ```
  */
 export function utf8Length(text: string): number {
-  const length = text.length;
-  let bytes = length;
-  for (let i = 0; i < length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) {
-      bytes += 1;
-    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2; // 2 UTF-16 units -> 4 bytes
-        i++;
-      } else {
-        bytes += 2;
-      }
-    } else {
-      bytes += 2;
-    }
+  // Encoding into scratch memory is memcpy-fast in every runtime; the result
+  // is discarded. A chunk of _CHUNK code units needs at most 3 bytes each.
+  if (text.length <= _CHUNK) return _ENCODER.encodeInto(text, _SCRATCH).written;
+  let bytes = 0;
+  for (let start = 0; start < text.length;) {
+    let end = Math.min(start + _CHUNK, text.length);
+    const last = text.charCodeAt(end - 1);
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--; // keep a pair whole
+    bytes += _ENCODER.encodeInto(text.slice(start, end), _SCRATCH).written;
+    start = end;
   }
   return bytes;
 }
+
+const _SCRATCH = new Uint8Array(64 * 1024);
+const _CHUNK = Math.floor(_SCRATCH.length / 3);
+const _ENCODER = new TextEncoder();
 
 // Only text with one of these can hold a forbidden key once parsed
 // (a key can be spelled with \u escapes), so the walk is skipped otherwise.

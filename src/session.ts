@@ -292,6 +292,8 @@ export class Session<
   readonly #mode: number;
   #pending: (string | Uint8Array<ArrayBuffer>)[] | undefined;
   #pendingBytes = 0;
+  /** `true` while a hook runs for a message this session received. */
+  #receiving = false;
   #queue: SendQueue | undefined;
   #rooms: _Rooms | undefined;
   #state = _OPEN;
@@ -447,7 +449,11 @@ export class Session<
       (queue === undefined || queue.length === 0) &&
       this.#socket.bufferedAmount + this.#pendingBytes < host.highWaterMark
     ) {
-      if (this.#mode === _DIRECT || (this.#mode === _JOIN && typeof data !== "string")) {
+      if (
+        this.#mode === _DIRECT || (this.#mode === _CORK && this.#receiving) ||
+        (this.#mode === _JOIN && typeof data !== "string")
+      ) {
+        // (A corking runtime already corks sends made in the socket's own handler.)
         if (this.#pendingBytes > 0) this.#flushPending();
         return this.#write(data, bytes, 1) ? "sent" : "dropped";
       }
@@ -713,11 +719,14 @@ export class Session<
 
   /** Calls a user hook; a throw or a rejection goes to `onError`, never up. */
   #call<T>(hook: (session: Session<Ctx, In, Out>, value: T) => unknown, value: T): void {
+    this.#receiving = true;
     try {
       const result = hook(this, value);
       if (result instanceof Promise) result.catch((error) => this.#host.report(error, this));
     } catch (error) {
       this.#host.report(error, this);
+    } finally {
+      this.#receiving = false;
     }
   }
 

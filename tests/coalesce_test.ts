@@ -183,3 +183,26 @@ Deno.test("publish() to batch sessions encodes once and each gets one frame per 
   assert.deepEqual(envelopes(a.socket), [0, 1, 2]);
   assert.deepEqual(envelopes(b.socket), [0, 1, 2]);
 });
+
+Deno.test("A reply from a hook to a corking socket is written at once, others at the tick's end", async () => {
+  const server = new Server<undefined, EventMap, EventMap>({
+    timers: new FakeTimers(),
+    onMessage(session, message) {
+      session.send("echo", message.data); // the runtime corks its own handler's sends
+      for (const other of server.sessions.values()) {
+        if (other !== session) other.send("seen", message.data);
+      }
+    },
+  });
+  const a = new CorkSocket();
+  const b = new CorkSocket();
+  const opened = openSession(server, { socket: a });
+  openSession(server, { socket: b });
+  opened.connection.message('{"topic":"say","data":7}');
+  assert.deepEqual(envelopes(a), [7]);
+  assert.equal(a.corks, 0);
+  assert.equal(b.sent.length, 0);
+  await endOfTick();
+  assert.deepEqual(envelopes(b), [7]);
+  assert.equal(b.corks, 1);
+});
