@@ -25,20 +25,42 @@
  *
  * @module
  */
+import { BATCH_PROTOCOL } from "../mod.ts";
 import type { ClientSpec } from "./load_client.ts";
 
 /** A server under test. */
 interface ServerDef {
+  /** The column's name. */
   readonly name: string;
   readonly runtime: "deno" | "bun";
+  /** `bench/servers/<script>.ts`. */
+  readonly script: string;
+  /** A subprotocol the fan-out subscribers offer and the server must accept. */
+  readonly protocol?: string;
+  /** Only these scenario kinds, if set. */
+  readonly only?: readonly ClientSpec["scenario"][];
 }
 
 const SERVERS: readonly ServerDef[] = [
-  { name: "raw_deno", runtime: "deno" },
-  { name: "switchboard_deno", runtime: "deno" },
-  { name: "raw_bun", runtime: "bun" },
-  { name: "native_bun", runtime: "bun" },
-  { name: "switchboard_bun", runtime: "bun" },
+  { name: "raw_deno", runtime: "deno", script: "raw_deno" },
+  { name: "switchboard_deno", runtime: "deno", script: "switchboard_deno" },
+  {
+    name: "switchboard_deno+batch",
+    runtime: "deno",
+    script: "switchboard_deno",
+    protocol: BATCH_PROTOCOL,
+    only: ["fanout"],
+  },
+  { name: "raw_bun", runtime: "bun", script: "raw_bun" },
+  { name: "native_bun", runtime: "bun", script: "native_bun" },
+  { name: "switchboard_bun", runtime: "bun", script: "switchboard_bun" },
+  {
+    name: "switchboard_bun+batch",
+    runtime: "bun",
+    script: "switchboard_bun",
+    protocol: BATCH_PROTOCOL,
+    only: ["fanout"],
+  },
 ];
 
 /** A scenario: what the client runs, and the longest it may take. */
@@ -46,23 +68,28 @@ interface Scenario {
   readonly id: string;
   readonly title: string;
   readonly spec: Omit<ClientSpec, "port" | "serverPid" | "timeoutMs">;
+  /** Hard timeout of one client run. */
   readonly timeoutMs: number;
+  /** Fresh server + client runs per server; the report shows the median. */
+  readonly repeat: number;
 }
 
 function scenarios(quick: boolean): Scenario[] {
   const q = <T>(full: T, small: T): T => quick ? small : full;
   const fanout = (clients: number, count: number): Scenario => ({
     id: `fanout-${clients}x${count}`,
-    title: `fan-out deliveries/s (C=${clients}, P=${count} × 64 B)`,
+    title: `fan-out deliveries/s (C=${clients}, P=${count} × 64 B, median of ≥ 2 bursts)`,
     spec: {
       scenario: "fanout",
       clients,
       count,
       size: 64,
-      rounds: q(2, 2),
+      rounds: 2,
+      minSeconds: q(2, 0.3),
       warmup: Math.ceil(count / 5),
     },
     timeoutMs: q(60_000, 20_000),
+    repeat: 1,
   });
   return [
     q(fanout(1000, 1000), fanout(200, 200)),
@@ -78,18 +105,21 @@ function scenarios(quick: boolean): Scenario[] {
         perClient: q(100, 50),
       },
       timeoutMs: q(30_000, 15_000),
+      repeat: q(5, 1),
     },
     {
       id: "memory",
       title: `memory per idle session (${q(10_000, 2_000)} sessions in one room)`,
       spec: { scenario: "memory", clients: q(10_000, 2_000), concurrency: 200 },
       timeoutMs: q(40_000, 15_000),
+      repeat: q(3, 1),
     },
     {
       id: "connects",
       title: `connects/s (${q(5000, 1000)} connections, 200 at a time, token checked)`,
       spec: { scenario: "connects", clients: q(5000, 1000), concurrency: 200 },
       timeoutMs: q(30_000, 15_000),
+      repeat: q(3, 1),
     },
   ];
 }
@@ -190,7 +220,7 @@ interface RunningServer {
 const here = new URL(".", import.meta.url);
 
 async function startServer(def: ServerDef): Promise<RunningServer> {
-  const script = new URL(`servers/${def.name}.ts`, here).pathname;
+  const script = new URL(`servers/${def.script}.ts`, here).pathname;
   const command = def.runtime === "deno"
     ? [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script]
     : ["bun", script];
@@ -254,13 +284,28 @@ async function runClient(spec: ClientSpec, timeoutMs: number): Promise<Result> {
 
 // ---------------------------------------------------------------- report
 
-type Results = Record<string, Record<string, Result>>;
+/** Every run of a scenario on a server (one per repeat). */
+type Results = Record<string, Record<string, Result[]>>;
 
-function num(result: Result | undefined, path: string): number | undefined {
-  if (result === undefined || !result.ok) return undefined;
+function field(result: Result, path: string): number | undefined {
+  if (!result.ok) return undefined;
   let value: unknown = result;
   for (const key of path.split(".")) value = (value as Record<string, unknown>)?.[key];
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** The median over the repeats, or `undefined` if any repeat failed or lacks the field. */
+function num(runs: Result[] | undefined, path: string): number | undefined {
+  if (runs === undefined || runs.length === 0 || runs.some((r) => !r.ok)) return undefined;
+  const values = runs.map((r) => field(r, path)).filter((v) => v !== undefined) as number[];
+  return values.length === runs.length ? median(values) : undefined;
 }
 
 function fmt(value: number | undefined, unit: string): string {
@@ -271,13 +316,15 @@ function fmt(value: number | undefined, unit: string): string {
         ? `${(value / 1e6).toFixed(2)}M`
         : value >= 1e3
         ? `${(value / 1e3).toFixed(1)}k`
-        : `${value}`;
+        : `${Math.round(value)}`;
     case "KB":
       return `${(value / 1024).toFixed(2)} KB`;
     case "µs":
       return `${value.toFixed(0)} µs`;
-    case "cpu":
+    case "x":
       return value.toFixed(2);
+    case "%":
+      return `${(value * 100).toFixed(0)}%`;
     default:
       return String(value);
   }
@@ -288,20 +335,21 @@ interface Metric {
   readonly path: string;
   readonly label: string;
   readonly unit: string;
-  /** "higher" is better, or "lower". */
-  readonly better: "higher" | "lower";
+  /** What the ratio is checked against: see {@linkcode target}. */
+  readonly kind: "fanout" | "echo" | "memory" | "connects";
 }
 
 function metrics(list: Scenario[]): Metric[] {
   const out: Metric[] = [];
   for (const s of list) {
+    const runs = s.repeat > 1 ? `, median of ${s.repeat} runs` : "";
     if (s.spec.scenario === "fanout") {
       out.push({
         scenario: s.id,
         path: "deliveriesPerSec",
-        label: s.title,
+        label: `${s.title}${runs}`,
         unit: "/s",
-        better: "higher",
+        kind: "fanout",
       });
     } else if (s.spec.scenario === "echo") {
       for (const mode of ["sequential", "concurrent"]) {
@@ -310,9 +358,9 @@ function metrics(list: Scenario[]): Metric[] {
           out.push({
             scenario: s.id,
             path: `${mode}.${p}Us`,
-            label: `echo ${mode} ${p} (${who})`,
+            label: `echo ${mode} ${p} (${who}${runs})`,
             unit: "µs",
-            better: "lower",
+            kind: "echo",
           });
         }
       }
@@ -320,18 +368,81 @@ function metrics(list: Scenario[]): Metric[] {
       out.push({
         scenario: s.id,
         path: "bytesPerSession",
-        label: s.title,
+        label: `${s.title}, RSS${runs}`,
         unit: "KB",
-        better: "lower",
+        kind: "memory",
       });
     } else {
       out.push({
         scenario: s.id,
         path: "connectsPerSec",
-        label: s.title,
+        label: `${s.title}${runs}`,
         unit: "/s",
-        better: "higher",
+        kind: "connects",
       });
+    }
+  }
+  return out;
+}
+
+/** Figures that explain the main ones. */
+function details(list: Scenario[]): Omit<Metric, "kind">[] {
+  const out: Omit<Metric, "kind">[] = [];
+  for (const s of list) {
+    if (s.spec.scenario === "fanout") {
+      out.push(
+        {
+          scenario: s.id,
+          path: "segmentsPerDelivery",
+          label: `${s.id}: TCP segments per delivery (both directions)`,
+          unit: "x",
+        },
+        {
+          scenario: s.id,
+          path: "readsPerDelivery",
+          label: `${s.id}: client reads per delivery`,
+          unit: "x",
+        },
+        {
+          scenario: s.id,
+          path: "serverSysShare",
+          label: `${s.id}: server CPU spent in the kernel`,
+          unit: "%",
+        },
+      );
+    } else if (s.spec.scenario === "echo") {
+      out.push(
+        {
+          scenario: s.id,
+          path: "concurrent.roundTripsPerSec",
+          label: `echo: concurrent round trips/s`,
+          unit: "/s",
+        },
+        {
+          scenario: s.id,
+          path: "sequential.p50Us",
+          label: "echo: sequential p50, lowest–highest run",
+          unit: "range",
+        },
+        {
+          scenario: s.id,
+          path: "concurrent.p50Us",
+          label: "echo: concurrent p50, lowest–highest run",
+          unit: "range",
+        },
+      );
+    } else if (s.spec.scenario === "memory") {
+      out.push({
+        scenario: s.id,
+        path: "heapBytesPerSession",
+        label: `memory: JS heap per idle session`,
+        unit: "KB",
+      });
+    } else {
+      out.push(
+        { scenario: s.id, path: "handshakeP50Ms", label: "connects: handshake p50 (ms)", unit: "" },
+        { scenario: s.id, path: "handshakeP99Ms", label: "connects: handshake p99 (ms)", unit: "" },
+      );
     }
   }
   return out;
@@ -348,76 +459,107 @@ interface Target {
   check(sb: number, base: number): boolean;
 }
 
-function target(metric: Metric, runtime: "deno" | "bun", baseline: string): Target | undefined {
-  const kind = metric.path === "deliveriesPerSec"
-    ? "fanout"
-    : metric.path === "bytesPerSession"
-    ? "memory"
-    : metric.path === "connectsPerSec"
-    ? "connects"
-    : "echo";
-  if (kind === "fanout") {
-    if (runtime === "deno" && baseline === "raw_deno") {
-      return { text: "≥ 1.0×", check: (sb, base) => sb >= base };
-    }
-    if (runtime === "bun" && baseline === "native_bun") {
-      return { text: "≥ 0.8×", check: (sb, base) => sb >= 0.8 * base };
-    }
-    return undefined;
+function target(
+  metric: Metric,
+  runtime: "deno" | "bun",
+  baseline: string,
+  batch: boolean,
+): Target | undefined {
+  switch (metric.kind) {
+    case "fanout":
+      if (batch && runtime === "deno" && baseline === "raw_deno") {
+        return { text: "≥ 5×", check: (sb, base) => sb >= 5 * base };
+      }
+      if (batch) return undefined;
+      if (runtime === "deno" && baseline === "raw_deno") {
+        return { text: "≥ 1.0×", check: (sb, base) => sb >= base };
+      }
+      if (runtime === "bun" && baseline === "native_bun") {
+        return { text: "≥ 0.8×", check: (sb, base) => sb >= 0.8 * base };
+      }
+      return undefined;
+    case "memory":
+      return baseline === "native_bun"
+        ? undefined
+        : { text: "≤ raw + 1 KB", check: (sb, base) => sb <= base + 1024 };
+    case "connects":
+      return baseline === "native_bun"
+        ? undefined
+        : { text: "≥ 0.9×", check: (sb, base) => sb >= 0.9 * base };
+    case "echo":
+      return baseline === "native_bun"
+        ? undefined
+        : { text: "≤ 1.1×", check: (sb, base) => sb <= 1.1 * base };
   }
-  if (baseline === "native_bun") return undefined;
-  if (kind === "memory") return { text: "≤ raw + 1 KB", check: (sb, base) => sb <= base + 1024 };
-  if (kind === "connects") return { text: "≥ 0.9×", check: (sb, base) => sb >= 0.9 * base };
-  return { text: "≤ 1.1×", check: (sb, base) => sb <= 1.1 * base };
 }
 
 const PAIRS: readonly [string, string, "deno" | "bun"][] = [
   ["switchboard_deno", "raw_deno", "deno"],
+  ["switchboard_deno+batch", "raw_deno", "deno"],
   ["switchboard_bun", "raw_bun", "bun"],
   ["switchboard_bun", "native_bun", "bun"],
+  ["switchboard_bun+batch", "native_bun", "bun"],
 ];
+
+function cell(results: Results, scenario: string, server: string, path: string, unit: string) {
+  const runs = results[scenario]?.[server];
+  if (runs?.some((r) => !r.ok)) return "**FAIL**";
+  if (unit === "range") {
+    const values = (runs ?? []).map((r) => field(r, path)).filter((v) => v !== undefined);
+    if (values.length === 0) return "—";
+    return `${Math.min(...values as number[]).toFixed(0)}–${
+      Math.max(...values as number[]).toFixed(0)
+    } µs`;
+  }
+  return fmt(num(runs, path), unit);
+}
 
 function report(list: Scenario[], servers: readonly ServerDef[], results: Results): string {
   const names = servers.map((s) => s.name);
   const ms = metrics(list);
   const absolute = table(
     ["metric", ...names],
-    ms.map((m) => [
+    ms.map((m) => [m.label, ...names.map((n) => cell(results, m.scenario, n, m.path, m.unit))]),
+  );
+  const explained = table(
+    ["detail (median of the runs, or the range)", ...names],
+    details(list).map((m) => [
       m.label,
+      ...names.map((n) => cell(results, m.scenario, n, m.path, m.unit)),
+    ]),
+  );
+  const cpu = table(
+    ["measured window (median)", ...names],
+    list.filter((s) => s.spec.scenario !== "memory").map((s) => [
+      s.id,
       ...names.map((n) => {
-        const r = results[m.scenario]?.[n];
-        return r !== undefined && !r.ok ? "**FAIL**" : fmt(num(r, m.path), m.unit);
+        const runs = results[s.id]?.[n];
+        const client = num(runs, "clientCpu"), server = num(runs, "serverCpu");
+        return client === undefined ? "—" : `${fmt(client, "x")} / ${fmt(server, "x")}`;
       }),
     ]),
   );
-  const cpuRows = list.filter((s) => s.spec.scenario !== "memory").map((s) => [
-    s.id,
-    ...names.map((n) => {
-      const r = results[s.id]?.[n];
-      const client = num(r, "clientCpu"), server = num(r, "serverCpu");
-      return client === undefined ? "—" : `${fmt(client, "cpu")} / ${fmt(server, "cpu")}`;
-    }),
-  ]);
-  const cpu = table(["measured window", ...names], cpuRows);
   const pairs = PAIRS.filter(([a, b]) => names.includes(a) && names.includes(b));
-  const ratioRows = ms.map((m) => [
-    m.label,
-    ...pairs.map(([sb, base, runtime]) => {
-      const a = num(results[m.scenario]?.[sb], m.path);
-      const b = num(results[m.scenario]?.[base], m.path);
-      if (a === undefined || b === undefined) return "—";
-      const t = target(m, runtime, base);
-      const shown = m.unit === "KB"
-        ? `${((a - b) / 1024 >= 0 ? "+" : "")}${((a - b) / 1024).toFixed(2)} KB`
-        : `${(a / b).toFixed(2)}×`;
-      if (t === undefined) return shown;
-      return `${shown} (target ${t.text}: ${t.check(a, b) ? "met" : "**missed**"})`;
-    }),
-  ]);
-  const ratios = table(["metric", ...pairs.map(([a, b]) => `${a} / ${b}`)], ratioRows);
+  const ratios = table(
+    ["metric", ...pairs.map(([a, b]) => `${a} / ${b}`)],
+    ms.map((m) => [
+      m.label,
+      ...pairs.map(([sb, base, runtime]) => {
+        const a = num(results[m.scenario]?.[sb], m.path);
+        const b = num(results[m.scenario]?.[base], m.path);
+        if (a === undefined || b === undefined) return "—";
+        const t = target(m, runtime, base, sb.endsWith("+batch"));
+        const shown = m.unit === "KB"
+          ? `${a >= b ? "+" : "−"}${(Math.abs(a - b) / 1024).toFixed(2)} KB`
+          : `${(a / b).toFixed(2)}×`;
+        if (t === undefined) return shown;
+        return `${shown} (target ${t.text}: ${t.check(a, b) ? "met" : "**missed**"})`;
+      }),
+    ]),
+  );
   const failures = Object.entries(results).flatMap(([s, byServer]) =>
-    Object.entries(byServer).filter(([, r]) => !r.ok).map(([n, r]) =>
-      `- ${s} on ${n}: ${(r as { error: string }).error}`
+    Object.entries(byServer).flatMap(([n, runs]) =>
+      runs.filter((r) => !r.ok).map((r) => `- ${s} on ${n}: ${(r as { error: string }).error}`)
     )
   );
   return [
@@ -425,13 +567,17 @@ function report(list: Scenario[], servers: readonly ServerDef[], results: Result
     "",
     absolute,
     "",
+    "### Ratios against the raw baseline of the same runtime (memory: difference)",
+    "",
+    ratios,
+    "",
     "### CPU used in the measured window (cores: load client / server)",
     "",
     cpu,
     "",
-    "### Ratios against the raw baseline of the same runtime (memory: difference)",
+    "### Details",
     "",
-    ratios,
+    explained,
     ...(failures.length > 0 ? ["", "### FAILURES", "", ...failures] : []),
   ].join("\n");
 }
@@ -466,39 +612,54 @@ async function main(): Promise<number> {
   );
   const cpuModel = (await output("sh", ["-c", "grep -m1 'model name' /proc/cpuinfo"]))
     .replace(/^model name\s*:\s*/, "");
+  const root = new URL("..", import.meta.url).pathname;
+  const commit = await output("git", ["-C", root, "rev-parse", "--short", "HEAD"]);
+  const dirty = await output("git", ["-C", root, "status", "--porcelain", "--", "src", "mod.ts"]);
   const machine = [
     `${navigator.hardwareConcurrency} cores (${cpuModel || "unknown CPU"}), ${Deno.build.os}`,
     `deno ${Deno.version.deno} (v8 ${Deno.version.v8})${bun ? `, bun ${bun}` : ""}`,
     taskset ? "server pinned to core 0, load client to core 1 (taskset)" : "no taskset: not pinned",
     `mode: ${quick ? "--quick" : "full"}`,
+    `commit ${commit || "unknown"}${dirty ? " with uncommitted changes in src/" : ""}`,
+    `load average at start ${
+      (await output("cat", ["/proc/loadavg"])).split(" ").slice(0, 3).join(" ")
+    }`,
   ];
   console.error(`load harness: ${machine.join("; ")}`);
 
   const results: Results = {};
   const started = performance.now();
   for (const scenario of list) {
-    results[scenario.id] = {};
-    for (const def of servers) {
-      const t0 = performance.now();
-      let result: Result;
-      let server: RunningServer | undefined;
-      try {
-        server = await startServer(def);
-        result = await runClient({
-          ...scenario.spec,
-          port: server.port,
-          serverPid: server.pid,
-          timeoutMs: scenario.timeoutMs,
-        } as ClientSpec, scenario.timeoutMs);
-      } catch (error) {
-        result = { ok: false, error: String(error) };
-      } finally {
-        await server?.stop();
+    results[scenario.id] = Object.fromEntries(servers.map((s) => [s.name, []]));
+    const active = servers.filter((s) =>
+      s.only === undefined || s.only.includes(scenario.spec.scenario)
+    );
+    for (let run = 1; run <= scenario.repeat; run++) {
+      for (const def of active) {
+        const t0 = performance.now();
+        let result: Result;
+        let server: RunningServer | undefined;
+        try {
+          server = await startServer(def);
+          result = await runClient({
+            ...scenario.spec,
+            protocol: def.protocol,
+            port: server.port,
+            serverPid: server.pid,
+            timeoutMs: scenario.timeoutMs,
+          } as ClientSpec, scenario.timeoutMs);
+        } catch (error) {
+          result = { ok: false, error: String(error) };
+        } finally {
+          await server?.stop();
+        }
+        results[scenario.id][def.name].push(result);
+        const seconds = ((performance.now() - t0) / 1000).toFixed(1);
+        const summary = result.ok ? JSON.stringify(result).slice(0, 240) : `FAIL: ${result.error}`;
+        console.error(
+          `[${scenario.id} ${run}/${scenario.repeat} · ${def.name} · ${seconds}s] ${summary}`,
+        );
       }
-      results[scenario.id][def.name] = result;
-      const seconds = ((performance.now() - t0) / 1000).toFixed(1);
-      const summary = result.ok ? JSON.stringify(result).slice(0, 220) : `FAIL: ${result.error}`;
-      console.error(`[${scenario.id} · ${def.name} · ${seconds}s] ${summary}`);
     }
   }
   const total = ((performance.now() - started) / 1000).toFixed(0);
@@ -509,7 +670,9 @@ async function main(): Promise<number> {
   if (jsonPath) {
     await Deno.writeTextFile(jsonPath, JSON.stringify({ machine, quick, results }, null, 2));
   }
-  const failed = Object.values(results).some((r) => Object.values(r).some((x) => !x.ok));
+  const failed = Object.values(results).some((byServer) =>
+    Object.values(byServer).some((runs) => runs.some((r) => !r.ok))
+  );
   return failed ? 1 : 0;
 }
 

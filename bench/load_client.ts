@@ -21,7 +21,7 @@
  * @module
  */
 import process from "node:process";
-import { TICK_PREFIX, TOKEN } from "./servers/_behaviour.ts";
+import { TICK_PREFIX, tickPad, TOKEN } from "./servers/_behaviour.ts";
 
 /** What to run: a scenario and its sizes. Fields a scenario does not use are ignored. */
 export interface ClientSpec {
@@ -41,10 +41,17 @@ export interface ClientSpec {
   count?: number;
   /** fanout and echo: message size in bytes. */
   size?: number;
-  /** fanout: measured bursts (the median is reported). */
+  /** fanout: measured bursts at least (the median is reported). */
   rounds?: number;
+  /** fanout: more bursts (up to 25) until the bursts took this many seconds in all. */
+  minSeconds?: number;
   /** fanout: messages in the warm-up burst (0 for none). */
   warmup?: number;
+  /**
+   * fanout: a subprotocol the subscribers offer and the server must accept
+   * (`"switchboard.batch"`: text frames may hold a JSON array of envelopes).
+   */
+  protocol?: string;
   /** echo: sequential round trips on one connection. */
   sequential?: number;
   /** echo: concurrent connections. */
@@ -110,6 +117,7 @@ class _Ws {
         if (_exiting) return;
         _fail(`connection #${this.index} was closed by the server (end of stream)`);
       }
+      _reads++;
       this.#feed(buffer, n);
     }
   }
@@ -214,14 +222,19 @@ interface _Handshake {
   leftover: Uint8Array;
 }
 
-async function _handshake(port: number, query: string): Promise<_Handshake> {
+async function _handshake(
+  port: number,
+  query: string,
+  protocol?: string,
+): Promise<_Handshake> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   conn.setNoDelay(true);
   await _writeAll(
     conn,
     _encoder.encode(
       `GET /?${query} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-        `Connection: Upgrade\r\nSec-WebSocket-Key: ${_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        `Connection: Upgrade\r\nSec-WebSocket-Key: ${_KEY}\r\nSec-WebSocket-Version: 13\r\n` +
+        (protocol === undefined ? "" : `Sec-WebSocket-Protocol: ${protocol}\r\n`) + "\r\n",
     ),
   );
   let head = new Uint8Array(0);
@@ -243,6 +256,12 @@ async function _handshake(port: number, query: string): Promise<_Handshake> {
     if (status === 101 && !text.includes(_ACCEPT)) {
       throw new Error(`101 without the right Sec-WebSocket-Accept: ${text}`);
     }
+    if (
+      status === 101 && protocol !== undefined &&
+      !new RegExp(`^sec-websocket-protocol: *${protocol}\\r?$`, "im").test(text)
+    ) {
+      throw new Error(`the server did not accept the subprotocol "${protocol}": ${text}`);
+    }
     return { status, conn, leftover: head.slice(end + 4) };
   }
 }
@@ -257,12 +276,18 @@ function _indexOfBlankLine(bytes: Uint8Array): number {
 }
 
 let _opened = 0;
+let _reads = 0;
 
 /** Opens one WebSocket with the token and starts reading it. */
-async function _open(port: number, query: string, bufferSize: number): Promise<_Ws> {
+async function _open(
+  port: number,
+  query: string,
+  bufferSize: number,
+  protocol?: string,
+): Promise<_Ws> {
   let handshake: _Handshake;
   try {
-    handshake = await _handshake(port, `token=${TOKEN}${query}`);
+    handshake = await _handshake(port, `token=${TOKEN}${query}`, protocol);
   } catch (error) {
     _fail(`connect #${_opened} failed: ${error}`);
   }
@@ -281,6 +306,7 @@ async function _openMany(
   concurrency: number,
   bufferSize: number,
   times?: number[],
+  protocol?: string,
 ): Promise<_Ws[]> {
   const sockets: _Ws[] = new Array(n);
   let next = 0;
@@ -288,7 +314,7 @@ async function _openMany(
     while (next < n) {
       const i = next++;
       const t0 = performance.now();
-      sockets[i] = await _open(port, "", bufferSize);
+      sockets[i] = await _open(port, "", bufferSize, protocol);
       times?.push(performance.now() - t0);
     }
   };
@@ -298,6 +324,7 @@ async function _openMany(
 
 interface _Mem {
   rss: number;
+  heap: number;
   members: number;
 }
 
@@ -318,32 +345,52 @@ async function _waitMembers(port: number, members: number): Promise<void> {
 }
 
 /**
- * CPU seconds (user + system) of a process so far: this one from
+ * CPU seconds (user, system) of a process so far: this one from
  * `getrusage`, another from `/proc/<pid>/stat` (Deno wants `-A` for that).
  */
-function _cpuSeconds(pid: number | "self"): number {
+function _cpuSeconds(pid: number | "self"): [number, number] {
   if (pid === "self") {
     const { user, system } = process.cpuUsage();
-    return (user + system) / 1e6;
+    return [user / 1e6, system / 1e6];
   }
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / _CLK_TCK;
+    return [Number(fields[11]) / _CLK_TCK, Number(fields[12]) / _CLK_TCK];
+  } catch {
+    return [NaN, NaN];
+  }
+}
+
+/** TCP segments sent on this host so far, both directions (`Tcp: OutSegs`). */
+function _tcpOutSegments(): number {
+  try {
+    const lines = Deno.readTextFileSync("/proc/net/snmp").split("\n").filter((l) =>
+      l.startsWith("Tcp:")
+    );
+    const names = lines[0].split(" "), values = lines[1].split(" ");
+    return Number(values[names.indexOf("OutSegs")]);
   } catch {
     return NaN;
   }
 }
 
-/** Measures the CPU both processes use over a window. */
+/**
+ * Measures, over one or more windows, the CPU both processes use, the TCP
+ * segments sent (host-wide, so both directions) and the client's reads.
+ */
 class _CpuWindow {
   readonly #serverPid: number;
   #t0 = 0;
-  #client0 = 0;
-  #server0 = 0;
+  #client0 = [0, 0];
+  #server0 = [0, 0];
+  #segments0 = 0;
+  #reads0 = 0;
   #wall = 0;
-  #client = 0;
-  #server = 0;
+  #client = [0, 0];
+  #server = [0, 0];
+  #segments = 0;
+  #reads = 0;
 
   constructor(serverPid: number) {
     this.#serverPid = serverPid;
@@ -352,20 +399,44 @@ class _CpuWindow {
   start(): void {
     this.#t0 = performance.now();
     this.#client0 = _cpuSeconds("self");
-    this.#server0 = this.#serverPid > 0 ? _cpuSeconds(this.#serverPid) : NaN;
+    this.#server0 = this.#serverPid > 0 ? _cpuSeconds(this.#serverPid) : [NaN, NaN];
+    this.#segments0 = _tcpOutSegments();
+    this.#reads0 = _reads;
   }
 
   stop(): void {
     this.#wall += (performance.now() - this.#t0) / 1000;
-    this.#client += _cpuSeconds("self") - this.#client0;
-    if (this.#serverPid > 0) this.#server += _cpuSeconds(this.#serverPid) - this.#server0;
+    const client = _cpuSeconds("self");
+    const server = this.#serverPid > 0 ? _cpuSeconds(this.#serverPid) : [NaN, NaN];
+    for (let i = 0; i < 2; i++) {
+      this.#client[i] += client[i] - this.#client0[i];
+      this.#server[i] += server[i] - this.#server0[i];
+    }
+    this.#segments += _tcpOutSegments() - this.#segments0;
+    this.#reads += _reads - this.#reads0;
   }
 
-  /** CPU seconds per wall second, for the client and the server. */
-  get result(): { clientCpu: number; serverCpu: number | null; wallSeconds: number } {
+  /** Segments sent and client reads in the windows. */
+  get counts(): { segments: number; reads: number } {
+    return { segments: this.#segments, reads: this.#reads };
+  }
+
+  /**
+   * CPU seconds per wall second: the client's, the server's, and the
+   * server's share spent in the kernel.
+   */
+  get result(): {
+    clientCpu: number;
+    serverCpu: number | null;
+    serverSysShare: number | null;
+    wallSeconds: number;
+  } {
+    const server = this.#server[0] + this.#server[1];
+    const known = this.#serverPid > 0 && Number.isFinite(server);
     return {
-      clientCpu: _round(this.#client / this.#wall, 3),
-      serverCpu: this.#serverPid > 0 ? _round(this.#server / this.#wall, 3) : null,
+      clientCpu: _round((this.#client[0] + this.#client[1]) / this.#wall, 3),
+      serverCpu: known ? _round(server / this.#wall, 3) : null,
+      serverSysShare: known && server > 0 ? _round(this.#server[1] / server, 3) : null,
       wallSeconds: _round(this.#wall, 3),
     };
   }
@@ -383,7 +454,9 @@ function _percentile(sorted: number[], p: number): number {
 }
 
 function _median(values: number[]): number {
-  return _percentile([...values].sort((a, b) => a - b), 0.5);
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 // ---------------------------------------------------------------- fan-out
@@ -391,15 +464,42 @@ function _median(values: number[]): number {
 let _remaining = 0;
 let _roundDone: (() => void) | undefined;
 
+/** The bytes after the digits of `seq` in a tick: `,"pad":"xx…"}}`. */
+let _tickTail = 0;
+
+/** Checks one text frame of ticks: one envelope, or a batch frame (a JSON array of them). */
 function _onTick(ws: _Ws, data: Uint8Array, start: number, end: number): void {
+  if (data[start] !== 0x5b) {
+    if (_tick(ws, data, start, end) !== end) _unexpectedText(ws, data, start, end);
+    return;
+  }
+  let at = start + 1;
+  for (;;) {
+    at = _tick(ws, data, at, end);
+    if (data[at] === 0x2c) {
+      at++;
+    } else if (data[at] === 0x5d && at + 1 === end) {
+      return;
+    } else {
+      _unexpectedText(ws, data, start, end);
+    }
+  }
+}
+
+/** Checks and counts the tick envelope at `start`; returns the offset just after it. */
+function _tick(ws: _Ws, data: Uint8Array, start: number, end: number): number {
   const prefix = _PREFIX;
-  if (end - start < prefix.length) _unexpectedText(ws, data, start, end);
+  if (end - start < prefix.length + 1 + _tickTail) _unexpectedText(ws, data, start, end);
   for (let i = 0; i < prefix.length; i++) {
     if (data[start + i] !== prefix[i]) _unexpectedText(ws, data, start, end);
   }
   let seq = 0;
   let at = start + prefix.length;
   for (let c = data[at]; c >= 48 && c <= 57; c = data[++at]) seq = seq * 10 + c - 48;
+  const next = at + _tickTail;
+  if (next > end || data[at] !== 0x2c || data[next - 1] !== 0x7d || data[next - 2] !== 0x7d) {
+    _unexpectedText(ws, data, start, end);
+  }
   if (seq !== ws.expected) {
     _fail(
       `subscriber #${ws.index} expected seq ${ws.expected} of ${ws.target}, got ${seq}` +
@@ -411,6 +511,7 @@ function _onTick(ws: _Ws, data: Uint8Array, start: number, end: number): void {
   } else if (ws.expected > ws.target) {
     _fail(`subscriber #${ws.index} got more than ${ws.target} messages`);
   }
+  return next;
 }
 
 async function _fanoutRound(
@@ -439,9 +540,17 @@ async function _fanout(spec: ClientSpec): Promise<Record<string, unknown>> {
   const size = spec.size ?? 64;
   const rounds = spec.rounds ?? 3;
   const warmup = spec.warmup ?? Math.ceil(count / 5);
+  _tickTail = JSON.stringify({ pad: tickPad(size) }).length - 1 + 2;
   _phase = "fanout: connecting";
   const publisher = await _open(spec.port, "&pub=1", 4096);
-  const subscribers = await _openMany(spec.port, clients, spec.concurrency ?? 200, 16384);
+  const subscribers = await _openMany(
+    spec.port,
+    clients,
+    spec.concurrency ?? 200,
+    16384,
+    undefined,
+    spec.protocol,
+  );
   for (const ws of subscribers) ws.onText = _onTick;
   await _waitMembers(spec.port, clients);
   if (warmup > 0) {
@@ -450,17 +559,24 @@ async function _fanout(spec: ClientSpec): Promise<Record<string, unknown>> {
   }
   const rates: number[] = [];
   const cpu = new _CpuWindow(spec.serverPid ?? 0);
-  for (let round = 0; round < rounds; round++) {
-    _phase = `fanout: burst ${round + 1} of ${rounds}`;
+  const minSeconds = spec.minSeconds ?? 0;
+  let measured = 0;
+  for (let round = 0; round < rounds || (measured < minSeconds && round < 25); round++) {
+    _phase = `fanout: burst ${round + 1}`;
     cpu.start();
     const seconds = await _fanoutRound(publisher, subscribers, count, size);
     cpu.stop();
+    measured += seconds;
     rates.push(Math.round((clients * count) / seconds));
   }
+  const deliveries = clients * count * rates.length;
+  const { segments, reads } = cpu.counts;
   return {
-    deliveriesPerSec: _median(rates),
+    deliveriesPerSec: Math.round(_median(rates)),
     rounds: rates,
-    deliveries: clients * count * rounds,
+    deliveries,
+    segmentsPerDelivery: _round(segments / deliveries, 3),
+    readsPerDelivery: _round(reads / deliveries, 3),
     ...cpu.result,
   };
 }
@@ -561,6 +677,7 @@ async function _memory(spec: ClientSpec): Promise<Record<string, unknown>> {
     rssBefore: before.rss,
     rssAfter: after.rss,
     bytesPerSession: Math.round((after.rss - before.rss) / sessions),
+    heapBytesPerSession: Math.round((after.heap - before.heap) / sessions),
   };
 }
 

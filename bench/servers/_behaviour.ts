@@ -2,8 +2,9 @@
  * What every server under test does, shared by the five scripts in this
  * folder so that they put the same bytes on the wire:
  *
- * - `GET /mem`: `{"rss": bytes, "members": n}`, the process RSS after a
- *   garbage collection (when the runtime exposes one) and the room's size.
+ * - `GET /mem`: `{"rss": bytes, "heap": bytes, "members": n}`, the process
+ *   RSS and the JS heap in use after a garbage collection (`--expose-gc` on
+ *   Deno, `Bun.gc(true)` on Bun), and the room's size.
  * - A WebSocket upgrade needs `?token=t`, checked before the upgrade;
  *   anything else gets 401. Every connection joins {@linkcode ROOM}, except
  *   the publisher (`&pub=1`).

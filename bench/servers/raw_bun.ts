@@ -30,7 +30,7 @@ declare const Bun: {
 declare const process: {
   on(signal: string, fn: () => void): void;
   exit(code: number): never;
-  memoryUsage(): { rss: number };
+  memoryUsage(): { rss: number; heapUsed: number };
 };
 
 const room = new Set<Ws>();
@@ -42,7 +42,8 @@ const http = Bun.serve({
     const url = new URL(request.url);
     if (url.pathname === "/mem") {
       Bun.gc(true);
-      return Response.json({ rss: process.memoryUsage().rss, members: room.size });
+      const { rss, heapUsed } = process.memoryUsage();
+      return Response.json({ rss, heap: heapUsed, members: room.size });
     }
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("Upgrade Required", { status: 426 });

@@ -44,7 +44,8 @@ Deno.serve({
   const url = new URL(request.url);
   if (url.pathname === "/mem") {
     gc?.();
-    return Response.json({ rss: Deno.memoryUsage().rss, members: room.size });
+    const { rss, heapUsed } = Deno.memoryUsage();
+    return Response.json({ rss, heap: heapUsed, members: room.size });
   }
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("Upgrade Required", { status: 426 });

@@ -16,7 +16,7 @@ declare const Bun: {
 declare const process: {
   on(signal: string, fn: () => void): void;
   exit(code: number): never;
-  memoryUsage(): { rss: number };
+  memoryUsage(): { rss: number; heapUsed: number };
 };
 
 const server = new Server({
@@ -42,8 +42,10 @@ const server = new Server({
       return new Response("Upgrade Required", { status: 426 });
     }
     Bun.gc(true);
+    const { rss, heapUsed } = process.memoryUsage();
     return Response.json({
-      rss: process.memoryUsage().rss,
+      rss,
+      heap: heapUsed,
       members: server.rooms.get(ROOM)?.size ?? 0,
     });
   },

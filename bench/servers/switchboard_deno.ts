@@ -33,8 +33,10 @@ const server = new Server({
       return new Response("Upgrade Required", { status: 426 });
     }
     gc?.();
+    const { rss, heapUsed } = Deno.memoryUsage();
     return Response.json({
-      rss: Deno.memoryUsage().rss,
+      rss,
+      heap: heapUsed,
       members: server.rooms.get(ROOM)?.size ?? 0,
     });
   },
