@@ -158,6 +158,77 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
    */
   upgrade?: Upgrade;
   /**
+   * Which `Origin` may open a WebSocket (Cross-Site WebSocket Hijacking):
+   * `"same-host"` when the Origin's host is the request's `Host`, `"*"` for
+   * any, or a list of exact origins (`"https://app.example.com"`; compared
+   * after lower-casing and dropping a default port). A refused Origin gets
+   * 403 before the context factory runs. `"null"` is never on a list.
+   * @default {"same-host"}
+   */
+  origins?: "same-host" | "*" | readonly string[];
+  /**
+   * Whether a request without an `Origin` (not from a browser) passes the
+   * origin check.
+   * @default {true}
+   */
+  allowMissingOrigin?: boolean;
+  /**
+   * Milliseconds an async context factory may take; later, 503.
+   * @default {5000}
+   */
+  handshakeTimeout?: number;
+  /**
+   * The most sessions at once (handshakes under way count); beyond, 503.
+   * @default {50000}
+   */
+  maxSessions?: number;
+  /**
+   * The most sessions at once per client key; beyond, 429.
+   * @default {1024}
+   */
+  maxSessionsPerClient?: number;
+  /**
+   * The key `maxSessionsPerClient` counts by. Behind a proxy, use the
+   * forwarded address.
+   * @default {the remote address's hostname}
+   */
+  clientKey?: (request: Request, info: ServeInfo) => string;
+  /**
+   * A token bucket on each session's inbound messages: `rate` per second,
+   * up to `burst` at once. A message over the limit is rejected (counted,
+   * `onRejectedMessage`; the first of a run gets a `"$error"` envelope with
+   * code `"rate-limited"`), and `closeAfter` rejections in a row close the
+   * session with 1008. `false` turns it off.
+   * @default {{ rate: 100, burst: 200, closeAfter: 50 }}
+   */
+  rateLimit?: { rate: number; burst?: number; closeAfter?: number } | false;
+  /**
+   * How many async `onMessage`/`onBinary` calls may run at once per session.
+   * Messages are handled in arrival order; while all slots are taken, new
+   * ones wait in a bounded backlog.
+   * @default {1}
+   */
+  maxConcurrentHandlers?: number;
+  /**
+   * The most inbound messages waiting for a handler slot per session; beyond,
+   * a message is rejected (`"$error"` with code `"busy"`).
+   * @default {64}
+   */
+  maxPendingMessages?: number;
+  /**
+   * The most memory (UTF-16 text counts 2 bytes a unit) that waiting inbound
+   * messages may take per session.
+   * @default {2097152}
+   */
+  maxPendingBytes?: number;
+  /**
+   * The most rooms one session may be in; `join` throws a `RangeError` beyond.
+   * @default {128}
+   */
+  maxRoomsPerSession?: number;
+  /** Called for each inbound message rejected by the rate limit or a full backlog. */
+  onRejectedMessage?: (session: Session<Ctx, In, Out>, reason: "rate-limited" | "busy") => unknown;
+  /**
    * The timer functions, for tests that drive time by hand.
    * @default {globalThis.setTimeout and clearTimeout}
    */
@@ -170,6 +241,8 @@ export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
   /** Like `globalThis.clearTimeout`. */
   clearTimeout(id: unknown): void;
+  /** Milliseconds on a monotonic clock, like `performance.now`. */
+  now?(): number;
 }
 
 /** Options of {@linkcode Server.publish}. */
@@ -234,6 +307,8 @@ export interface ServerStats {
   readonly bytesDropped: number;
   /** Inbound text frames that were not valid envelopes. */
   readonly invalidMessages: number;
+  /** Inbound messages rejected by the rate limit or a full handler backlog. */
+  readonly messagesRejected: number;
   /** Sessions closed because their send queue overflowed. */
   readonly overflowCloses: number;
   /** Sessions closed with 1009 for an inbound message too large. */
@@ -349,6 +424,7 @@ export class Server<
     messagesDropped: 0,
     bytesDropped: 0,
     invalidMessages: 0,
+    messagesRejected: 0,
     overflowCloses: 0,
     tooLargeCloses: 0,
   };
@@ -359,6 +435,14 @@ export class Server<
   readonly #idleTimeout: number;
   readonly #protocols: readonly string[];
   readonly #batch: boolean;
+  readonly #origins: "*" | "same-host" | ReadonlySet<string>;
+  readonly #handshakeTimeout: number;
+  readonly #maxSessions: number;
+  readonly #maxPerClient: number;
+  readonly #clientKey: (request: Request, info: ServeInfo) => string;
+  #admitted = 0;
+  readonly #perClient = new Map<string, number>();
+  readonly #tickets = new Map<Session<Ctx, In, Out>, _Ticket<Ctx>>();
   #pollTimer: unknown;
   #shutdown: Promise<void> | undefined;
 
@@ -376,6 +460,30 @@ export class Server<
     };
     this.#idleTimeout = _limit("idleTimeout", options.idleTimeout ?? 30, 0);
     this.#protocols = options.protocols ?? [];
+    const origins = options.origins ?? "same-host";
+    if (typeof origins === "string" && origins !== "*" && origins !== "same-host") {
+      throw new RangeError(
+        `Invalid option "origins": expected "same-host", "*" or a list of origins, got "${origins}"`,
+      );
+    }
+    this.#origins = typeof origins === "string" ? origins : new Set(origins.map((origin) => {
+      const normal = _normalOrigin(origin);
+      if (normal === undefined) {
+        throw new RangeError(`Invalid option "origins": "${origin}" is not an origin`);
+      }
+      return normal;
+    }));
+    this.#handshakeTimeout = _limit("handshakeTimeout", options.handshakeTimeout ?? 5000, 1);
+    this.#maxSessions = _limit("maxSessions", options.maxSessions ?? 50_000, 1, Infinity);
+    this.#maxPerClient = _limit(
+      "maxSessionsPerClient",
+      options.maxSessionsPerClient ?? 1024,
+      1,
+      Infinity,
+    );
+    this.#clientKey = options.clientKey ?? ((_, info) => info.remoteAddr?.hostname ?? "");
+    const rateLimit = options.rateLimit ?? { rate: 100, burst: 200 };
+    const now = timers.now?.bind(timers) ?? (() => performance.now());
     this.#batch = options.batch ?? true;
     const hook = <A extends unknown[]>(fn: ((...args: A) => unknown) | undefined) =>
       fn === undefined ? _noop : (...args: A) => this.#call(fn, args);
@@ -391,6 +499,29 @@ export class Server<
       invalidMessage: _oneOf("invalidMessage", options.invalidMessage ?? "reply", _INVALID),
       closeTimeout: _limit("closeTimeout", options.closeTimeout ?? 5000, 0),
       validate: options.validate,
+      rate: rateLimit === false ? 0 : _positive("rateLimit.rate", rateLimit.rate) / 1000,
+      burst: rateLimit === false
+        ? 0
+        : _limit("rateLimit.burst", rateLimit.burst ?? rateLimit.rate, 1),
+      rateLimitCloseAfter: rateLimit === false
+        ? Infinity
+        : _limit("rateLimit.closeAfter", rateLimit.closeAfter ?? 50, 1, Infinity),
+      maxConcurrentHandlers: _limit(
+        "maxConcurrentHandlers",
+        options.maxConcurrentHandlers ?? 1,
+        1,
+        Infinity,
+      ),
+      maxPendingMessages: _limit(
+        "maxPendingMessages",
+        options.maxPendingMessages ?? 64,
+        1,
+        2 ** 30,
+      ),
+      maxPendingBytes: _limit("maxPendingBytes", options.maxPendingBytes ?? 2 * _MiB, 1),
+      maxRooms: _limit("maxRoomsPerSession", options.maxRoomsPerSession ?? 128, 1, Infinity),
+      now,
+      onRejectedMessage: hook(options.onRejectedMessage),
       counters: this.#counters,
       setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
       clearTimeout: (id) => timers.clearTimeout(id),
@@ -415,7 +546,11 @@ export class Server<
    * | not a WebSocket upgrade | `fallback`, else 426 |
    * | during `shutdown()` | 503 |
    * | no `Connection: Upgrade` or no `Sec-WebSocket-Key` | 400 |
+   * | an `Origin` that `origins` does not allow | 403 |
+   * | `maxSessions` reached | 503 |
+   * | `maxSessionsPerClient` reached for the client's key | 429 |
    * | refused by the context factory | its `Response`, its `HttpError` status, else 401 |
+   * | the context factory ran past `handshakeTimeout` | 503 |
    * | accepted | 101, then `onConnect` |
    *
    * @param request The HTTP request.
@@ -440,6 +575,7 @@ export class Server<
         idleTimeout: this.#idleTimeout,
       });
     } catch (error) {
+      this.abandon(handshake);
       this.#counters.rejected++;
       return new Response(`Bad WebSocket handshake: ${(error as Error)?.message ?? error}`, {
         status: 400,
@@ -614,21 +750,88 @@ export class Server<
     if (this.#shutdown !== undefined) return this.#refuse(503, "Server is shutting down");
     const broken = _brokenHandshake(request);
     if (broken !== undefined) return this.#refuse(400, `Bad WebSocket handshake: ${broken}`);
+    const origin = request.headers.get("origin");
+    if (!this.#originAllowed(origin, request)) {
+      return this.#refuse(403, `Origin not allowed: ${origin ?? "(none)"}`);
+    }
+    if (this.#admitted >= this.#maxSessions) return this.#refuse(503, "Too many sessions");
+    const key = this.#clientKey(request, info);
+    const held = this.#perClient.get(key) ?? 0;
+    if (held >= this.#maxPerClient) return this.#refuse(429, "Too many sessions from this client");
+    // Admitted now, so that concurrent handshakes cannot all pass the caps.
+    this.#admitted++;
+    this.#perClient.set(key, held + 1);
+    const ticket = new _Ticket<Ctx>(key);
     let ctx: Ctx | Response;
     try {
-      ctx = this.#options.context === undefined
-        ? undefined as Ctx
-        : await this.#options.context(request, info);
+      ctx = await this.#runContext(request, info);
     } catch (error) {
+      this.#unadmit(ticket);
       if (error instanceof HttpError) return this.#refuse(error.status, error.message);
+      if (error === _TIMED_OUT) return this.#refuse(503, "The context factory timed out");
       return this.#refuse(401, "Unauthorized");
     }
     if (ctx instanceof Response) {
+      this.#unadmit(ticket);
       this.#counters.rejected++;
       return ctx;
     }
-    if (this.#shutdown !== undefined) return this.#refuse(503, "Server is shutting down");
-    return { ctx, protocol: this.#chooseProtocol(request) };
+    if (this.#shutdown !== undefined) {
+      this.#unadmit(ticket);
+      return this.#refuse(503, "Server is shutting down");
+    }
+    ticket.ctx = ctx;
+    ticket.protocol = this.#chooseProtocol(request);
+    return ticket;
+  }
+
+  /**
+   * For adapters: gives back a handshake whose socket never opened (the
+   * upgrade failed, or the client left before `open`), so that it stops
+   * counting toward the session caps. Idempotent.
+   *
+   * @param handshake What {@linkcode Server.handshake} accepted.
+   */
+  abandon(handshake: Handshake<Ctx>): void {
+    if (handshake instanceof _Ticket) this.#unadmit(handshake);
+  }
+
+  #runContext(request: Request, info: ServeInfo): Ctx | Response | Promise<Ctx | Response> {
+    const factory = this.#options.context;
+    if (factory === undefined) return undefined as Ctx;
+    const result = factory(request, info);
+    if (!(result instanceof Promise)) return result;
+    let timer: unknown;
+    const expired = new Promise<never>((_, reject) => {
+      timer = this.#timers.setTimeout(() => reject(_TIMED_OUT), this.#handshakeTimeout);
+    });
+    return Promise.race([result, expired]).finally(() => this.#timers.clearTimeout(timer));
+  }
+
+  #originAllowed(origin: string | null, request: Request): boolean {
+    const allowed = this.#origins;
+    if (allowed === "*") return true;
+    if (origin === null) return this.#options.allowMissingOrigin ?? true;
+    const normal = _normalOrigin(origin);
+    if (normal === undefined) return false; // "null", or not a URL
+    if (allowed === "same-host") {
+      const host = request.headers.get("host")?.toLowerCase();
+      if (host === undefined) return false;
+      const { host: originHost, protocol } = new URL(normal);
+      const defaultPort = protocol === "https:" ? ":443" : ":80";
+      return originHost === host ||
+        (host.endsWith(defaultPort) && originHost === host.slice(0, -defaultPort.length));
+    }
+    return allowed.has(normal);
+  }
+
+  #unadmit(ticket: _Ticket<Ctx>): void {
+    if (ticket.released) return;
+    ticket.released = true;
+    this.#admitted--;
+    const held = this.#perClient.get(ticket.key)! - 1;
+    if (held === 0) this.#perClient.delete(ticket.key);
+    else this.#perClient.set(ticket.key, held);
   }
 
   /**
@@ -663,6 +866,7 @@ export class Server<
       handshake.protocol === BATCH_PROTOCOL,
     );
     this.#sessions.set(id, session);
+    if (handshake instanceof _Ticket) this.#tickets.set(session, handshake);
     this.#counters.opened++;
     const connection = new _Connection(session);
     if (this.#shutdown !== undefined) {
@@ -747,6 +951,11 @@ export class Server<
 
   #released(session: Session<Ctx, In, Out>): void {
     this.#sessions.delete(session.id);
+    const ticket = this.#tickets.get(session);
+    if (ticket !== undefined) {
+      this.#tickets.delete(session);
+      this.#unadmit(ticket);
+    }
     this.#congested.delete(session);
     if (this.#congested.size === 0 && this.#pollTimer !== undefined) this.#stopPolling();
     this.#counters.closed++;
@@ -832,12 +1041,45 @@ function _brokenHandshake(request: Request): string | undefined {
 }
 
 function _limit(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === Infinity && max === Infinity) return value;
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new RangeError(
       `Invalid option "${name}": expected an integer from ${min} to ${max}, got ${value}`,
     );
   }
   return value;
+}
+
+function _positive(name: string, value: number): number {
+  if (typeof value !== "number" || !(value > 0) || value === Infinity) {
+    throw new RangeError(`Invalid option "${name}": expected a positive number, got ${value}`);
+  }
+  return value;
+}
+
+/** The origin of a URL, lower-cased and without a default port; `undefined` if none. */
+function _normalOrigin(origin: string): string | undefined {
+  try {
+    const normal = new URL(origin).origin;
+    return normal === "null" ? undefined : normal;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Rejects a context factory that ran past `handshakeTimeout`. */
+const _TIMED_OUT: unique symbol = Symbol("timed out");
+
+/** An accepted handshake: the context, and the admission it holds until released. */
+class _Ticket<Ctx> implements Handshake<Ctx> {
+  ctx!: Ctx;
+  protocol: string | undefined;
+  readonly key: string;
+  released = false;
+
+  constructor(key: string) {
+    this.key = key;
+  }
 }
 
 const _POLICIES: readonly OverflowPolicy[] = ["close", "drop-oldest", "drop-newest"];

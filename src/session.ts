@@ -2,6 +2,7 @@ import { CloseCode } from "./close_codes.ts";
 import { EnvelopeError, QueueFullError, SessionClosedError } from "./errors.ts";
 import { decodeEnvelope, encodeEnvelope, type Envelope, utf8Length } from "./protocol.ts";
 import type { RoomIndex } from "./rooms.ts";
+import { RingBuffer } from "./ring_buffer.ts";
 import { type Frame, type OverflowPolicy, SendQueue } from "./send_queue.ts";
 import type { Socket } from "./socket.ts";
 import type { EventMap, Message } from "./topics.ts";
@@ -26,6 +27,7 @@ export type SendResult = "sent" | "queued" | "dropped" | "closed";
  * | `"overflow"` | the send queue overflowed under the `close` policy | 1013 |
  * | `"too-large"` | an inbound message over `maxMessageBytes` | 1009 |
  * | `"invalid"` | a malformed envelope, with `invalidMessage: "close"` | 1007 |
+ * | `"policy"` | the client kept breaking the rate limit | 1008 |
  * | `"timeout"` | the runtime's idle timeout (no pong) | as the runtime reports (Deno 1001, Bun 1006) |
  * | `"shutdown"` | `server.shutdown()` | 1001 by default |
  * | `"error"` | the connection failed or dropped without a close frame | 1006 or the runtime's |
@@ -38,6 +40,7 @@ export interface CloseCause {
     | "overflow"
     | "too-large"
     | "invalid"
+    | "policy"
     | "timeout"
     | "shutdown"
     | "error";
@@ -88,6 +91,10 @@ export interface SessionStats {
   readonly messagesReceived: number;
   /** Received text frames that were not valid envelopes. */
   readonly invalidMessages: number;
+  /** Received messages rejected by the rate limit or a full handler backlog. */
+  readonly messagesRejected: number;
+  /** Received messages waiting for a handler slot now. */
+  readonly pendingMessages: number;
 }
 
 /**
@@ -104,6 +111,16 @@ export interface SessionHost<Ctx, In extends object, Out extends object> {
   readonly invalidMessage: "reply" | "close" | "ignore";
   readonly closeTimeout: number;
   readonly validate: ((envelope: Envelope) => boolean) | undefined;
+  /** Tokens per millisecond; 0 disables the rate limit. */
+  readonly rate: number;
+  readonly burst: number;
+  readonly rateLimitCloseAfter: number;
+  readonly maxConcurrentHandlers: number;
+  readonly maxPendingMessages: number;
+  readonly maxPendingBytes: number;
+  readonly maxRooms: number;
+  now(): number;
+  onRejectedMessage(session: Session<Ctx, In, Out>, reason: "rate-limited" | "busy"): void;
   readonly counters: ServerCounters;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(id: unknown): void;
@@ -128,6 +145,7 @@ export interface ServerCounters {
   messagesDropped: number;
   bytesDropped: number;
   invalidMessages: number;
+  messagesRejected: number;
   overflowCloses: number;
   tooLargeCloses: number;
 }
@@ -152,6 +170,8 @@ export interface SessionRooms {
    * @param room The room's name.
    * @returns `true` if joined now, `false` if already a member.
    * @throws {TypeError} If `room` is not a string.
+   * @throws {RangeError} If the name is not 1 to 255 UTF-8 bytes, or the
+   *   session is already in `maxRoomsPerSession` rooms.
    * @throws {SessionClosedError} If the session is closing or closed.
    */
   join(room: string): boolean;
@@ -178,6 +198,9 @@ export interface SessionRooms {
   readonly left: ReadonlySet<string>;
 }
 
+/** The longest room name, in UTF-8 bytes. */
+export const MAX_ROOM_NAME_BYTES = 255;
+
 // Assigned by Session's static block.
 let _driver!: SessionDriver;
 const _NO_ROOMS: ReadonlySet<string> = new Set<string>();
@@ -185,13 +208,15 @@ const _NO_ROOMS: ReadonlySet<string> = new Set<string>();
 class _Rooms implements SessionRooms {
   readonly #session: Session<unknown, EventMap, EventMap>;
   readonly #index: RoomIndex<Session<unknown, EventMap, EventMap>>;
+  readonly #maxRooms: number;
   #set: Set<string> | undefined;
   #left: Set<string> | undefined;
 
   // deno-lint-ignore no-explicit-any
-  constructor(session: Session<any, any, any>, index: RoomIndex<any>) {
+  constructor(session: Session<any, any, any>, index: RoomIndex<any>, maxRooms: number) {
     this.#session = session;
     this.#index = index;
+    this.#maxRooms = maxRooms;
   }
 
   get current(): ReadonlySet<string> {
@@ -211,6 +236,17 @@ class _Rooms implements SessionRooms {
     }
     const set = this.#set ??= new Set();
     if (set.has(room)) return false;
+    const bytes = utf8Length(room);
+    if (bytes < 1 || bytes > MAX_ROOM_NAME_BYTES) {
+      throw new RangeError(
+        `Cannot join room: the name must have 1 to ${MAX_ROOM_NAME_BYTES} bytes, got ${bytes}`,
+      );
+    }
+    if (set.size >= this.#maxRooms) {
+      throw new RangeError(
+        `Cannot join room "${room}": the session is already in ${this.#maxRooms} rooms`,
+      );
+    }
     set.add(room);
     this.#index.add(room, this.#session);
     return true;
@@ -294,6 +330,13 @@ export class Session<
   #pendingBytes = 0;
   /** `true` while a hook runs for a message this session received. */
   #receiving = false;
+  #tokens: number;
+  #refilledAt: number;
+  #rejectedRun = 0;
+  #inflight = 0;
+  #backlog: RingBuffer<string | Uint8Array<ArrayBuffer>> | undefined;
+  #backlogBytes = 0;
+  #messagesRejected = 0;
   #queue: SendQueue | undefined;
   #rooms: _Rooms | undefined;
   #state = _OPEN;
@@ -326,6 +369,8 @@ export class Session<
     this.#mode = batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT;
     this.id = id;
     this.ctx = ctx;
+    this.#tokens = host.burst;
+    this.#refilledAt = host.rate > 0 ? host.now() : 0;
   }
 
   /** `"open"`, `"closing"` (close decided, handshake under way) or `"closed"`. */
@@ -345,7 +390,7 @@ export class Session<
 
   /** The session's rooms: `join`, `leave`, `has`, `current`. */
   get rooms(): SessionRooms {
-    return this.#rooms ??= new _Rooms(this, this.#host.rooms);
+    return this.#rooms ??= new _Rooms(this, this.#host.rooms, this.#host.maxRooms);
   }
 
   /** A snapshot of the session's counters. */
@@ -363,6 +408,8 @@ export class Session<
       bytesDropped: this.#bytesDropped,
       messagesReceived: this.#messagesReceived,
       invalidMessages: this.#invalidMessages,
+      messagesRejected: this.#messagesRejected,
+      pendingMessages: this.#backlog?.length ?? 0,
     };
   }
 
@@ -625,6 +672,13 @@ export class Session<
   }
 
   #releaseQueue(): void {
+    if (this.#backlog !== undefined) {
+      // Inbound messages no handler will see: counted as rejected.
+      this.#messagesRejected += this.#backlog.length;
+      this.#host.counters.messagesRejected += this.#backlog.length;
+      this.#backlog = undefined;
+      this.#backlogBytes = 0;
+    }
     const queue = this.#queue;
     if (queue === undefined) return;
     this.#host.unschedule(this);
@@ -652,35 +706,125 @@ export class Session<
 
   // The adapter-facing side. Reached through `_SessionDriver`, not part of the public API.
 
+  /**
+   * An inbound frame: size limit (1009), rate limit, then, in arrival
+   * order and with at most `maxConcurrentHandlers` async hooks running,
+   * decoding and the hook.
+   */
   #receive(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void {
     if (this.#state !== _OPEN) return;
     this.#messagesReceived++;
     const host = this.#host;
     host.counters.messagesReceived++;
     const max = host.maxMessageBytes;
+    let bytes: number;
     if (typeof data === "string") {
-      if (data.length > max || (data.length * 3 > max && utf8Length(data) > max)) {
+      bytes = data.length;
+      if (bytes > max || (bytes * 3 > max && (bytes = utf8Length(data)) > max)) {
         this.#tooLarge();
         return;
       }
-      let envelope: Envelope;
-      try {
-        envelope = decodeEnvelope(data);
-        if (host.validate !== undefined && !host.validate(envelope)) {
-          throw new EnvelopeError("rejected", "Invalid envelope: rejected by validate()");
-        }
-      } catch (error) {
-        this.#invalid(error);
-        return;
-      }
-      this.#call(host.onMessage, envelope as Message<In>);
     } else {
-      const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-      if (bytes.byteLength > max) {
+      if (!(data instanceof Uint8Array)) data = new Uint8Array(data);
+      bytes = data.byteLength;
+      if (bytes > max) {
         this.#tooLarge();
         return;
       }
-      this.#call(host.onBinary, bytes);
+    }
+    if (host.rate > 0 && !this.#takeToken()) return;
+    if (this.#inflight >= host.maxConcurrentHandlers || (this.#backlog?.length ?? 0) > 0) {
+      this.#wait(data);
+      return;
+    }
+    this.#handle(data);
+  }
+
+  /** Decodes one frame and runs its hook. */
+  #handle(data: string | Uint8Array<ArrayBuffer>): void {
+    const host = this.#host;
+    if (typeof data !== "string") {
+      this.#call(host.onBinary, data);
+      return;
+    }
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(data);
+      if (host.validate !== undefined && !host.validate(envelope)) {
+        throw new EnvelopeError("rejected", "Invalid envelope: rejected by validate()");
+      }
+    } catch (error) {
+      this.#invalid(error);
+      return;
+    }
+    this.#call(host.onMessage, envelope as Message<In>);
+  }
+
+  /** Takes a token from the session's bucket; `false` if the message is rejected. */
+  #takeToken(): boolean {
+    const host = this.#host;
+    const now = host.now();
+    this.#tokens = Math.min(host.burst, this.#tokens + (now - this.#refilledAt) * host.rate);
+    this.#refilledAt = now;
+    if (this.#tokens >= 1) {
+      this.#tokens--;
+      this.#rejectedRun = 0;
+      return true;
+    }
+    this.#rejectedRun++;
+    this.#reject("rate-limited", this.#rejectedRun === 1);
+    if (this.#rejectedRun >= host.rateLimitCloseAfter) {
+      this.#beginClose({
+        kind: "policy",
+        code: CloseCode.POLICY_VIOLATION,
+        reason: "Rate limit exceeded",
+      });
+    }
+    return false;
+  }
+
+  /** Holds a frame until a handler slot frees, within the backlog's bounds. */
+  #wait(data: string | Uint8Array<ArrayBuffer>): void {
+    const host = this.#host;
+    const bytes = _heldBytes(data);
+    const backlog = this.#backlog ??= new RingBuffer(host.maxPendingMessages);
+    if (
+      backlog.length >= host.maxPendingMessages || this.#backlogBytes + bytes > host.maxPendingBytes
+    ) {
+      this.#reject("busy", true);
+      return;
+    }
+    backlog.push(data);
+    this.#backlogBytes += bytes;
+  }
+
+  /** An async hook settled: run waiting frames while slots are free. */
+  #settled(): void {
+    this.#inflight--;
+    const backlog = this.#backlog;
+    while (
+      backlog !== undefined && backlog.length > 0 && this.#state === _OPEN &&
+      this.#inflight < this.#host.maxConcurrentHandlers
+    ) {
+      const data = backlog.shift()!;
+      this.#backlogBytes -= _heldBytes(data);
+      this.#handle(data);
+    }
+  }
+
+  /** Counts a rejected inbound message, tells the hook, and (if `reply`) the client. */
+  #reject(reason: "rate-limited" | "busy", reply: boolean): void {
+    this.#messagesRejected++;
+    this.#host.counters.messagesRejected++;
+    this.#host.onRejectedMessage(this, reason);
+    if (reply) {
+      const text = encodeEnvelope(ERROR_TOPIC, {
+        code: reason,
+        message: reason === "busy"
+          ? "Message rejected: too many messages waiting for the handler"
+          : "Message rejected: rate limit exceeded",
+      });
+      this.#offer(text, utf8Length(text), undefined);
     }
   }
 
@@ -717,18 +861,29 @@ export class Session<
     }
   }
 
-  /** Calls a user hook; a throw or a rejection goes to `onError`, never up. */
+  /**
+   * Calls a message hook; a throw or a rejection goes to `onError`, never up.
+   * An async hook holds a handler slot until it settles.
+   */
   #call<T>(hook: (session: Session<Ctx, In, Out>, value: T) => unknown, value: T): void {
     this.#receiving = true;
     try {
       const result = hook(this, value);
-      if (result instanceof Promise) result.catch((error) => this.#host.report(error, this));
+      if (result instanceof Promise) {
+        this.#inflight++;
+        result.then(this.#settle, (error) => {
+          this.#host.report(error, this);
+          this.#settle();
+        });
+      }
     } catch (error) {
       this.#host.report(error, this);
     } finally {
       this.#receiving = false;
     }
   }
+
+  readonly #settle = (): void => this.#settled();
 
   #runtimeClosed(code: number, reason: string, kind: CloseCause["kind"] | undefined): void {
     if (this.#state === _CLOSED) return;
@@ -826,6 +981,11 @@ function _isTimeout(error: unknown): boolean {
     ? error.message
     : (error as { message?: unknown })?.message;
   return typeof message === "string" && /ping|timeout|timed out/i.test(message);
+}
+
+/** The memory a held inbound frame takes, as the backlog bound counts it. */
+function _heldBytes(data: string | Uint8Array): number {
+  return typeof data === "string" ? data.length * 2 : data.byteLength;
 }
 
 function _truncateReason(reason: string): string {

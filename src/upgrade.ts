@@ -73,6 +73,10 @@ class _Bridge<Ctx, In extends object, Out extends object> implements EventListen
         this.#handshake = undefined;
         break;
       case "close": {
+        if (this.#connection === undefined) {
+          this.#server?.abandon(this.#handshake!); // closed before it opened
+          return;
+        }
         const { code, reason, wasClean } = event as CloseEvent;
         if (code === 0) {
           // Deno's code for a connection lost without a close frame.

@@ -204,10 +204,8 @@ export class FakeTimers implements Timers {
   #nextId = 1;
   readonly #timers = new Map<number, _Timer>();
 
-  /** The fake time in milliseconds. */
-  get now(): number {
-    return this.#now;
-  }
+  /** The fake time in milliseconds; moves only with {@linkcode FakeTimers.tick}. */
+  readonly now = (): number => this.#now;
 
   /** The number of timers set and not yet run or cleared. */
   get pending(): number {

@@ -49,7 +49,13 @@ export async function bunCommand(): Promise<string[]> {
 /** Starts the fixture server on a runtime and waits for its ports. */
 export async function startFixture(runtime: Runtime): Promise<Fixture> {
   const command = runtime === "deno"
-    ? [Deno.execPath(), "run", "--allow-net", new URL("serve_deno.ts", _FIXTURES).pathname]
+    ? [
+      Deno.execPath(),
+      "run",
+      "--allow-net",
+      "--v8-flags=--expose-gc",
+      new URL("serve_deno.ts", _FIXTURES).pathname,
+    ]
     : [...await bunCommand(), new URL("serve_bun.ts", _FIXTURES).pathname];
   const child = new Deno.Command(command[0], {
     args: command.slice(1),

@@ -214,7 +214,7 @@ Deno.test("__proto__ and constructor behave like any room name", () => {
   const { server } = setup();
   const a = openSession(server, { closeReport: "sync" });
   const b = openSession(server, { closeReport: "sync" });
-  for (const name of ["__proto__", "constructor", "hasOwnProperty", "toString", ""]) {
+  for (const name of ["__proto__", "constructor", "hasOwnProperty", "toString", "prototype"]) {
     assert.equal(a.session.rooms.has(name), false, name);
     assert.equal(a.session.rooms.join(name), true, name);
     assert.equal(a.session.rooms.join(name), false, name);
@@ -258,4 +258,25 @@ Deno.test("A fake socket is a Socket", () => {
   assert.deepEqual(socket.sent, ["x"]);
   assert.deepEqual(socket.closes, [{ code: 1000, reason: "r" }]);
   assert.equal(socket.readyState, 2);
+});
+
+Deno.test("A room name must have 1 to 255 UTF-8 bytes", () => {
+  const { server } = setup();
+  const { session } = openSession(server, { closeReport: "sync" });
+  assert.throws(() => session.rooms.join(""), RangeError);
+  assert.equal(session.rooms.join("x".repeat(255)), true);
+  assert.throws(() => session.rooms.join("x".repeat(256)), /1 to 255 bytes, got 256/);
+  assert.throws(() => session.rooms.join("é".repeat(128)), /got 256/); // 128 chars, 256 bytes
+  assert.equal(session.rooms.join("é".repeat(127)), true);
+  assert.equal(server.rooms.size, 2);
+});
+
+Deno.test("A session may be in at most maxRoomsPerSession rooms", () => {
+  const server = new Server({ maxRoomsPerSession: 3 });
+  const { session } = openSession(server, { closeReport: "sync" });
+  for (const room of ["a", "b", "c"]) assert.equal(session.rooms.join(room), true);
+  assert.equal(session.rooms.join("a"), false, "rejoining is not a new room");
+  assert.throws(() => session.rooms.join("d"), /already in 3 rooms/);
+  session.rooms.leave("a");
+  assert.equal(session.rooms.join("d"), true);
 });

@@ -256,7 +256,8 @@ Deno.test("Server.handshake() returns the ctx and the protocol without upgrading
   const handshake = await server.handshake(
     upgradeRequest(undefined, { "sec-websocket-protocol": "v1" }),
   );
-  assert.deepEqual(handshake, { ctx: { n: 1 }, protocol: "v1" });
+  assert.ok(!(handshake instanceof Response));
+  assert.deepEqual([handshake.ctx, handshake.protocol], [{ n: 1 }, "v1"]);
   assert.equal(calls.length, 0);
   assert.equal(server.sessions.size, 0);
 });
@@ -624,6 +625,7 @@ Deno.test("Server.stats counts sessions, rooms and traffic", () => {
     messagesDropped: 2,
     bytesDropped: 2 * '{"topic":"t","data":1}'.length,
     invalidMessages: 1,
+    messagesRejected: 0,
     overflowCloses: 1,
     tooLargeCloses: 1,
   });

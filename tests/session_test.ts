@@ -352,6 +352,8 @@ Deno.test("Session.stats reports every counter", () => {
     bytesDropped: frame,
     messagesReceived: 3,
     invalidMessages: 1,
+    messagesRejected: 0,
+    pendingMessages: 0,
   });
   socket.bufferedAmount = 0;
   connection.drain();

@@ -234,9 +234,9 @@ export function bunAdapter<Ctx, In extends object, Out extends object>(
           ? _NO_PROTOCOL
           : { "Sec-WebSocket-Protocol": handshake.protocol },
       });
-      return upgraded
-        ? undefined
-        : new Response("Bad WebSocket handshake: Bun refused the upgrade", { status: 400 });
+      if (upgraded) return undefined;
+      server.abandon(handshake);
+      return new Response("Bad WebSocket handshake: Bun refused the upgrade", { status: 400 });
     },
     websocket: {
       open(ws: BunServerWebSocket): void {
