@@ -284,3 +284,40 @@ export async function tryUpgrade(url: string): Promise<{ status: number; body: s
   });
   return { status: response.status, body: await response.text() };
 }
+
+/**
+ * Sends an upgrade request over raw TCP with the headers given (an `Origin`,
+ * say, which neither `fetch` nor `WebSocket` lets a test set) and returns the
+ * status of the response; the connection is then dropped.
+ */
+export async function rawUpgradeStatus(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
+  const { hostname, port, pathname, search } = new URL(url);
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  try {
+    const lines = [
+      `GET ${pathname}${search} HTTP/1.1`,
+      `Host: ${headers.host ?? `${hostname}:${port}`}`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      "Sec-WebSocket-Version: 13",
+      ...Object.entries(headers).filter(([k]) => k !== "host").map(([k, v]) => `${k}: ${v}`),
+    ];
+    await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+    let head = "";
+    const buffer = new Uint8Array(1024);
+    while (!head.includes("\r\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      head += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    const status = Number(head.split(" ")[1]);
+    if (!Number.isInteger(status)) throw new Error(`No HTTP status in ${JSON.stringify(head)}`);
+    return status;
+  } finally {
+    conn.close();
+  }
+}

@@ -181,7 +181,10 @@ Deno.test("A context factory slower than handshakeTimeout gets 503", async () =>
 });
 
 Deno.test("A context factory that answers in time leaves no timer behind", async () => {
-  const { server, timers } = setup({ handshakeTimeout: 100, context: async () => undefined });
+  const { server, timers } = setup({
+    handshakeTimeout: 100,
+    context: () => Promise.resolve(undefined),
+  });
   assert.equal(await status(server, upgradeRequest()), 101);
   assert.equal(timers.pending, 0);
 });
