@@ -547,6 +547,7 @@ async function runCase(fx: Fixture, index: number, send: Send): Promise<Observed
   await fresh.close();
   await fx.event("protocol", { type: "close", user: `fresh-${index}` });
 
+  reasons.set(user, closed.reason ?? "");
   return { wire, server: `${closed.kind} ${closed.code}`, replies };
 }
 
@@ -555,7 +556,9 @@ function _isSendable(code: number): boolean {
     (code >= 3000 && code <= 4999);
 }
 
-const observed: Record<string, Partial<Record<Runtime, Observed>>> = {};
+/** The close reason `onClose` got, by user: printed, not asserted (it is the runtime's text). */
+const reasons = new Map<string, string>();
+const observed: Record<string, Partial<Record<Runtime, Observed & { reason?: string }>>> = {};
 
 for (const runtime of ["deno", "bun"] satisfies Runtime[]) {
   Deno.test(`protocol faults on ${runtime}`, async (t) => {
@@ -564,7 +567,7 @@ for (const runtime of ["deno", "bun"] satisfies Runtime[]) {
       for (const [index, [name, send]] of CASES.entries()) {
         await t.step(name, async () => {
           const seen = await runCase(fx, index, send);
-          (observed[name] ??= {})[runtime] = seen;
+          (observed[name] ??= {})[runtime] = { ...seen, reason: reasons.get(`raw-${index}`) };
           const expected = EXPECTED[name]?.[runtime];
           assert.deepEqual(seen, expected, `${name} on ${runtime}`);
         });
