@@ -289,6 +289,13 @@ export interface ShutdownOptions {
 export interface ServerStats {
   /** Sessions open or closing now. */
   readonly sessions: number;
+  /**
+   * Sessions released (`cause.forced`) whose connection the runtime has not
+   * closed yet: a peer that never answers the close keeps its TCP connection
+   * open on Deno, which has no way to abort it. They still count toward
+   * `maxSessions` and `maxSessionsPerClient` until the connection ends.
+   */
+  readonly lingering: number;
   /** Rooms with at least one member now. */
   readonly rooms: number;
   /** Sessions ever opened. */
@@ -443,6 +450,7 @@ export class Server<
   #admitted = 0;
   readonly #perClient = new Map<string, number>();
   readonly #tickets = new Map<Session<Ctx, In, Out>, _Ticket<Ctx>>();
+  readonly #lingering = new Set<Session<Ctx, In, Out>>();
   #pollTimer: unknown;
   #shutdown: Promise<void> | undefined;
 
@@ -532,7 +540,8 @@ export class Server<
       onBinary,
       onDrop: hook(options.onDrop),
       onInvalidMessage: hook(options.onInvalidMessage),
-      released: (session) => this.#released(session),
+      released: (session, lingering) => this.#released(session, lingering),
+      gone: (session) => this.#gone(session),
       report: (error, session) => this.#report(error, session),
     };
   }
@@ -614,6 +623,7 @@ export class Server<
     return {
       ...this.#counters,
       sessions: this.#sessions.size,
+      lingering: this.#lingering.size,
       rooms: this.#host.rooms.map.size,
     };
   }
@@ -949,18 +959,25 @@ export class Server<
     this.#congested.clear();
   }
 
-  #released(session: Session<Ctx, In, Out>): void {
+  #released(session: Session<Ctx, In, Out>, lingering: boolean): void {
     this.#sessions.delete(session.id);
-    const ticket = this.#tickets.get(session);
-    if (ticket !== undefined) {
-      this.#tickets.delete(session);
-      this.#unadmit(ticket);
-    }
+    if (lingering) this.#lingering.add(session);
+    else this.#gone(session);
     this.#congested.delete(session);
     if (this.#congested.size === 0 && this.#pollTimer !== undefined) this.#stopPolling();
     this.#counters.closed++;
     if (this.#options.onClose !== undefined) {
       this.#call(this.#options.onClose, [session, session.closeCause!]);
+    }
+  }
+
+  /** The session's connection is closed: its admission goes back to the caps. */
+  #gone(session: Session<Ctx, In, Out>): void {
+    this.#lingering.delete(session);
+    const ticket = this.#tickets.get(session);
+    if (ticket !== undefined) {
+      this.#tickets.delete(session);
+      this.#unadmit(ticket);
     }
   }
 

@@ -131,7 +131,9 @@ export interface SessionHost<Ctx, In extends object, Out extends object> {
   onBinary(session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>): unknown;
   onDrop(session: Session<Ctx, In, Out>, drop: DropInfo): void;
   onInvalidMessage(session: Session<Ctx, In, Out>, error: EnvelopeError): void;
-  released(session: Session<Ctx, In, Out>): void;
+  released(session: Session<Ctx, In, Out>, lingering: boolean): void;
+  /** A released session's connection is closed at last (see `lingering`). */
+  gone(session: Session<Ctx, In, Out>): void;
   report(error: unknown, session: Session<Ctx, In, Out>): void;
 }
 
@@ -204,6 +206,22 @@ export const MAX_ROOM_NAME_BYTES = 255;
 // Assigned by Session's static block.
 let _driver!: SessionDriver;
 const _NO_ROOMS: ReadonlySet<string> = new Set<string>();
+
+/** A session's inbound state: its token bucket and its async handlers. */
+class _Inbound {
+  tokens: number;
+  refilledAt: number;
+  rejectedRun = 0;
+  inflight = 0;
+  backlog: RingBuffer<string | Uint8Array<ArrayBuffer>> | undefined;
+  backlogBytes = 0;
+  settle: (() => void) | undefined;
+
+  constructor(tokens: number, now: number) {
+    this.tokens = tokens;
+    this.refilledAt = now;
+  }
+}
 
 class _Rooms implements SessionRooms {
   readonly #session: Session<unknown, EventMap, EventMap>;
@@ -328,14 +346,12 @@ export class Session<
   readonly #mode: number;
   #pending: (string | Uint8Array<ArrayBuffer>)[] | undefined;
   #pendingBytes = 0;
+  /** Released before the runtime reported its connection closed. */
+  #lingering = false;
   /** `true` while a hook runs for a message this session received. */
   #receiving = false;
-  #tokens: number;
-  #refilledAt: number;
-  #rejectedRun = 0;
-  #inflight = 0;
-  #backlog: RingBuffer<string | Uint8Array<ArrayBuffer>> | undefined;
-  #backlogBytes = 0;
+  /** Rate-limit and handler state, made on the first inbound message. */
+  #in: _Inbound | undefined;
   #messagesRejected = 0;
   #queue: SendQueue | undefined;
   #rooms: _Rooms | undefined;
@@ -369,8 +385,6 @@ export class Session<
     this.#mode = batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT;
     this.id = id;
     this.ctx = ctx;
-    this.#tokens = host.burst;
-    this.#refilledAt = host.rate > 0 ? host.now() : 0;
   }
 
   /** `"open"`, `"closing"` (close decided, handshake under way) or `"closed"`. */
@@ -409,7 +423,7 @@ export class Session<
       messagesReceived: this.#messagesReceived,
       invalidMessages: this.#invalidMessages,
       messagesRejected: this.#messagesRejected,
-      pendingMessages: this.#backlog?.length ?? 0,
+      pendingMessages: this.#in?.backlog?.length ?? 0,
     };
   }
 
@@ -660,24 +674,25 @@ export class Session<
       this.#socket.close(cause.code, _truncateReason(cause.reason));
     } catch (error) {
       this.#host.report(error, this);
-      this.#finish(undefined, true);
+      this.#finish(undefined, true, false);
       return;
     }
     if (this.#state !== _CLOSING) return; // some runtimes (Bun) report the close inside close()
     const host = this.#host;
     this.#closeTimer = host.setTimeout(() => {
       this.#closeTimer = undefined;
-      this.#finish(undefined, true);
+      this.#finish(undefined, true, true);
     }, host.closeTimeout);
   }
 
   #releaseQueue(): void {
-    if (this.#backlog !== undefined) {
+    const waiting = this.#in?.backlog;
+    if (waiting !== undefined) {
       // Inbound messages no handler will see: counted as rejected.
-      this.#messagesRejected += this.#backlog.length;
-      this.#host.counters.messagesRejected += this.#backlog.length;
-      this.#backlog = undefined;
-      this.#backlogBytes = 0;
+      this.#messagesRejected += waiting.length;
+      this.#host.counters.messagesRejected += waiting.length;
+      this.#in!.backlog = undefined;
+      this.#in!.backlogBytes = 0;
     }
     const queue = this.#queue;
     if (queue === undefined) return;
@@ -686,8 +701,12 @@ export class Session<
     queue.clear();
   }
 
-  /** Releases the session: out of every room and the registry, `onClose`, promise. */
-  #finish(cause: CloseCause | undefined, forced: boolean): void {
+  /**
+   * Releases the session: out of every room and the registry, `onClose`,
+   * promise. `lingering` if the runtime has not reported the connection
+   * closed: it keeps counting toward the session caps until it does.
+   */
+  #finish(cause: CloseCause | undefined, forced: boolean, lingering: boolean): void {
     if (this.#state === _CLOSED) return;
     if (this.#state === _OPEN) {
       this.#cause = cause;
@@ -700,7 +719,8 @@ export class Session<
       this.#host.clearTimeout(this.#closeTimer);
       this.#closeTimer = undefined;
     }
-    this.#host.released(this);
+    this.#lingering = lingering;
+    this.#host.released(this, lingering);
     this.#resolveClosed?.(this.#cause!);
   }
 
@@ -732,9 +752,10 @@ export class Session<
         return;
       }
     }
-    if (host.rate > 0 && !this.#takeToken()) return;
-    if (this.#inflight >= host.maxConcurrentHandlers || (this.#backlog?.length ?? 0) > 0) {
-      this.#wait(data);
+    const inbound = this.#in ??= new _Inbound(host.burst, host.rate > 0 ? host.now() : 0);
+    if (host.rate > 0 && !this.#takeToken(inbound)) return;
+    if (inbound.inflight >= host.maxConcurrentHandlers || (inbound.backlog?.length ?? 0) > 0) {
+      this.#wait(inbound, data);
       return;
     }
     this.#handle(data);
@@ -761,19 +782,19 @@ export class Session<
   }
 
   /** Takes a token from the session's bucket; `false` if the message is rejected. */
-  #takeToken(): boolean {
+  #takeToken(inbound: _Inbound): boolean {
     const host = this.#host;
     const now = host.now();
-    this.#tokens = Math.min(host.burst, this.#tokens + (now - this.#refilledAt) * host.rate);
-    this.#refilledAt = now;
-    if (this.#tokens >= 1) {
-      this.#tokens--;
-      this.#rejectedRun = 0;
+    inbound.tokens = Math.min(host.burst, inbound.tokens + (now - inbound.refilledAt) * host.rate);
+    inbound.refilledAt = now;
+    if (inbound.tokens >= 1) {
+      inbound.tokens--;
+      inbound.rejectedRun = 0;
       return true;
     }
-    this.#rejectedRun++;
-    this.#reject("rate-limited", this.#rejectedRun === 1);
-    if (this.#rejectedRun >= host.rateLimitCloseAfter) {
+    inbound.rejectedRun++;
+    this.#reject("rate-limited", inbound.rejectedRun === 1);
+    if (inbound.rejectedRun >= host.rateLimitCloseAfter) {
       this.#beginClose({
         kind: "policy",
         code: CloseCode.POLICY_VIOLATION,
@@ -784,30 +805,32 @@ export class Session<
   }
 
   /** Holds a frame until a handler slot frees, within the backlog's bounds. */
-  #wait(data: string | Uint8Array<ArrayBuffer>): void {
+  #wait(inbound: _Inbound, data: string | Uint8Array<ArrayBuffer>): void {
     const host = this.#host;
     const bytes = _heldBytes(data);
-    const backlog = this.#backlog ??= new RingBuffer(host.maxPendingMessages);
+    const backlog = inbound.backlog ??= new RingBuffer(host.maxPendingMessages);
     if (
-      backlog.length >= host.maxPendingMessages || this.#backlogBytes + bytes > host.maxPendingBytes
+      backlog.length >= host.maxPendingMessages ||
+      inbound.backlogBytes + bytes > host.maxPendingBytes
     ) {
       this.#reject("busy", true);
       return;
     }
     backlog.push(data);
-    this.#backlogBytes += bytes;
+    inbound.backlogBytes += bytes;
   }
 
   /** An async hook settled: run waiting frames while slots are free. */
   #settled(): void {
-    this.#inflight--;
-    const backlog = this.#backlog;
+    const inbound = this.#in!;
+    inbound.inflight--;
+    const backlog = inbound.backlog;
     while (
       backlog !== undefined && backlog.length > 0 && this.#state === _OPEN &&
-      this.#inflight < this.#host.maxConcurrentHandlers
+      inbound.inflight < this.#host.maxConcurrentHandlers
     ) {
       const data = backlog.shift()!;
-      this.#backlogBytes -= _heldBytes(data);
+      inbound.backlogBytes -= _heldBytes(data);
       this.#handle(data);
     }
   }
@@ -870,10 +893,12 @@ export class Session<
     try {
       const result = hook(this, value);
       if (result instanceof Promise) {
-        this.#inflight++;
-        result.then(this.#settle, (error) => {
+        const inbound = this.#in!;
+        inbound.inflight++;
+        const settle = inbound.settle ??= () => this.#settled();
+        result.then(settle, (error) => {
           this.#host.report(error, this);
-          this.#settle();
+          settle();
         });
       }
     } catch (error) {
@@ -883,12 +908,16 @@ export class Session<
     }
   }
 
-  readonly #settle = (): void => this.#settled();
-
   #runtimeClosed(code: number, reason: string, kind: CloseCause["kind"] | undefined): void {
-    if (this.#state === _CLOSED) return;
+    if (this.#state === _CLOSED) {
+      if (this.#lingering) {
+        this.#lingering = false;
+        this.#host.gone(this);
+      }
+      return;
+    }
     if (this.#state === _CLOSING) {
-      this.#finish(undefined, false);
+      this.#finish(undefined, false, false);
       return;
     }
     const error = this.#runtimeError;
@@ -905,7 +934,7 @@ export class Session<
     } else {
       cause = { kind: "client", code, reason };
     }
-    this.#finish(cause, false);
+    this.#finish(cause, false, false);
   }
 
   #runtimeError_(error: unknown): void {
@@ -927,7 +956,7 @@ export class Session<
       flush: (session) => session.#flush(),
       offer: (session, frame) => session.#offer(frame.data, frame.bytes, frame),
       shutdown: (session, code, reason) => session.#shutdown(code, reason),
-      forceClose: (session) => session.#finish(session.#cause, true),
+      forceClose: (session) => session.#finish(session.#cause, true, true),
       whenClosed: (session) => session.#whenClosed(),
     };
   }

@@ -340,3 +340,19 @@ Deno.test("Sync handlers never wait, whatever the backlog settings", () => {
   for (let i = 0; i < 100; i++) connection.message('{"topic":"m"}');
   assert.equal(count, 100);
 });
+
+Deno.test("A session released before its connection closed keeps counting toward the caps", async () => {
+  const { server, timers, calls } = setup({ maxSessions: 1, closeTimeout: 1000 });
+  assert.equal(await status(server, upgradeRequest()), 101);
+  calls[0].socket.fireOpen();
+  const [session] = server.sessions.values();
+  const closed = session.close(4000, "bye");
+  timers.tick(1000); // the peer never answers the close
+  assert.equal((await closed).forced, true);
+  assert.equal(server.sessions.size, 0);
+  assert.equal(server.stats.lingering, 1);
+  assert.equal(await status(server, upgradeRequest()), 503, "its connection still holds a place");
+  calls[0].socket.fireClose(1006, "", false); // the runtime lets go at last
+  assert.equal(server.stats.lingering, 0);
+  assert.equal(await status(server, upgradeRequest()), 101);
+});

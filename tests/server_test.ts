@@ -616,6 +616,7 @@ Deno.test("Server.stats counts sessions, rooms and traffic", () => {
   c.session.send("t", 2); // overflow: c closes, two dropped
   assert.deepEqual(server.stats, {
     sessions: 1,
+    lingering: 0,
     rooms: 1,
     opened: 3,
     closed: 2,
