@@ -449,7 +449,6 @@ export class Server<
   readonly #clientKey: (request: Request, info: ServeInfo) => string;
   #admitted = 0;
   readonly #perClient = new Map<string, number>();
-  readonly #tickets = new Map<Session<Ctx, In, Out>, _Ticket<Ctx>>();
   readonly #lingering = new Set<Session<Ctx, In, Out>>();
   #pollTimer: unknown;
   #shutdown: Promise<void> | undefined;
@@ -874,9 +873,9 @@ export class Server<
       handshake.ctx,
       options.drains ?? false,
       handshake.protocol === BATCH_PROTOCOL,
+      handshake instanceof _Ticket ? handshake : undefined,
     );
     this.#sessions.set(id, session);
-    if (handshake instanceof _Ticket) this.#tickets.set(session, handshake);
     this.#counters.opened++;
     const connection = new _Connection(session);
     if (this.#shutdown !== undefined) {
@@ -974,11 +973,8 @@ export class Server<
   /** The session's connection is closed: its admission goes back to the caps. */
   #gone(session: Session<Ctx, In, Out>): void {
     this.#lingering.delete(session);
-    const ticket = this.#tickets.get(session);
-    if (ticket !== undefined) {
-      this.#tickets.delete(session);
-      this.#unadmit(ticket);
-    }
+    const ticket = _driver.admission(session);
+    if (ticket instanceof _Ticket) this.#unadmit(ticket);
   }
 
   // deno-lint-ignore no-explicit-any

@@ -207,6 +207,23 @@ export const MAX_ROOM_NAME_BYTES = 255;
 let _driver!: SessionDriver;
 const _NO_ROOMS: ReadonlySet<string> = new Set<string>();
 
+/** A session's state for drops, errors and its close: what a quiet session never touches. */
+class _Rare {
+  cause: CloseCause | undefined;
+  runtimeError: unknown;
+  closeTimer: unknown;
+  closed: Promise<CloseCause> | undefined;
+  resolveClosed: ((cause: CloseCause) => void) | undefined;
+  /** Released before the runtime reported its connection closed. */
+  lingering = false;
+  reportingDrop = false;
+  messagesQueued = 0;
+  messagesDropped = 0;
+  bytesDropped = 0;
+  invalidMessages = 0;
+  messagesRejected = 0;
+}
+
 /** A session's inbound state: its token bucket and its async handlers. */
 class _Inbound {
   tokens: number;
@@ -343,33 +360,24 @@ export class Session<
   readonly #host: SessionHost<Ctx, In, Out>;
   readonly #socket: Socket;
   readonly #drains: boolean;
+  /** The server's admission record, given back when the connection ends. */
+  readonly #admission: unknown;
   readonly #mode: number;
   #pending: (string | Uint8Array<ArrayBuffer>)[] | undefined;
   #pendingBytes = 0;
-  /** Released before the runtime reported its connection closed. */
-  #lingering = false;
   /** `true` while a hook runs for a message this session received. */
   #receiving = false;
   /** Rate-limit and handler state, made on the first inbound message. */
   #in: _Inbound | undefined;
-  #messagesRejected = 0;
+  /** What an idle, healthy session never needs, made on first use. */
+  #rare: _Rare | undefined;
   #queue: SendQueue | undefined;
   #rooms: _Rooms | undefined;
   #state = _OPEN;
-  #cause: CloseCause | undefined;
-  #runtimeError: unknown;
-  #closeTimer: unknown;
-  #closed: Promise<CloseCause> | undefined;
-  #resolveClosed: ((cause: CloseCause) => void) | undefined;
 
-  #reportingDrop = false;
   #messagesSent = 0;
   #bytesSent = 0;
-  #messagesQueued = 0;
-  #messagesDropped = 0;
-  #bytesDropped = 0;
   #messagesReceived = 0;
-  #invalidMessages = 0;
 
   private constructor(
     host: SessionHost<Ctx, In, Out>,
@@ -378,13 +386,19 @@ export class Session<
     ctx: Ctx,
     drains: boolean,
     batch: boolean,
+    admission: unknown,
   ) {
     this.#host = host;
     this.#socket = socket;
     this.#drains = drains;
+    this.#admission = admission;
     this.#mode = batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT;
     this.id = id;
     this.ctx = ctx;
+  }
+
+  #x(): _Rare {
+    return this.#rare ??= new _Rare();
   }
 
   /** `"open"`, `"closing"` (close decided, handshake under way) or `"closed"`. */
@@ -399,7 +413,7 @@ export class Session<
 
   /** Why the session closed, once it is closing or closed. */
   get closeCause(): CloseCause | undefined {
-    return this.#cause;
+    return this.#rare?.cause;
   }
 
   /** The session's rooms: `join`, `leave`, `has`, `current`. */
@@ -410,19 +424,20 @@ export class Session<
   /** A snapshot of the session's counters. */
   get stats(): SessionStats {
     const queue = this.#queue;
+    const rare = this.#rare;
     return {
       messagesSent: this.#messagesSent,
       bytesSent: this.#bytesSent,
-      messagesQueued: this.#messagesQueued,
+      messagesQueued: rare?.messagesQueued ?? 0,
       queueLength: queue?.length ?? 0,
       queueBytes: queue?.bytes ?? 0,
       queuePeakMessages: queue?.peakMessages ?? 0,
       queuePeakBytes: queue?.peakBytes ?? 0,
-      messagesDropped: this.#messagesDropped,
-      bytesDropped: this.#bytesDropped,
+      messagesDropped: rare?.messagesDropped ?? 0,
+      bytesDropped: rare?.bytesDropped ?? 0,
       messagesReceived: this.#messagesReceived,
-      invalidMessages: this.#invalidMessages,
-      messagesRejected: this.#messagesRejected,
+      invalidMessages: rare?.invalidMessages ?? 0,
+      messagesRejected: rare?.messagesRejected ?? 0,
       pendingMessages: this.#in?.backlog?.length ?? 0,
     };
   }
@@ -478,14 +493,15 @@ export class Session<
   }
 
   #whenClosed(): Promise<CloseCause> {
-    if (this.#closed === undefined) {
+    const rare = this.#x();
+    if (rare.closed === undefined) {
       if (this.#state === _CLOSED) {
-        this.#closed = Promise.resolve(this.#cause!);
+        rare.closed = Promise.resolve(rare.cause!);
       } else {
-        this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
+        rare.closed = new Promise((resolve) => rare.resolveClosed = resolve);
       }
     }
-    return this.#closed;
+    return rare.closed;
   }
 
   #leaveAll(): void {
@@ -530,7 +546,7 @@ export class Session<
     const result = queue.push(frame ?? { data, bytes });
     switch (result.kind) {
       case "queued":
-        this.#messagesQueued++;
+        this.#x().messagesQueued++;
         if ("dropped" in result) this.#dropped("overflow", result.dropped, result.droppedBytes);
         if (!this.#drains) host.schedule(this);
         return "queued";
@@ -649,16 +665,17 @@ export class Session<
    * hook that sends to a congested session cannot recurse.
    */
   #dropped(reason: DropInfo["reason"], messages: number, bytes: number): void {
-    this.#messagesDropped += messages;
-    this.#bytesDropped += bytes;
+    const rare = this.#x();
+    rare.messagesDropped += messages;
+    rare.bytesDropped += bytes;
     this.#host.counters.messagesDropped += messages;
     this.#host.counters.bytesDropped += bytes;
-    if (this.#reportingDrop) return;
-    this.#reportingDrop = true;
+    if (rare.reportingDrop) return;
+    rare.reportingDrop = true;
     try {
       this.#host.onDrop(this, { reason, messages, bytes });
     } finally {
-      this.#reportingDrop = false;
+      rare.reportingDrop = false;
     }
   }
 
@@ -667,7 +684,7 @@ export class Session<
     if (this.#state !== _OPEN) return;
     this.#flushPending(); // accepted as sent before the decision
     this.#state = _CLOSING;
-    this.#cause = cause;
+    this.#x().cause = cause;
     this.#releaseQueue();
     this.#leaveAll();
     try {
@@ -679,8 +696,8 @@ export class Session<
     }
     if (this.#state !== _CLOSING) return; // some runtimes (Bun) report the close inside close()
     const host = this.#host;
-    this.#closeTimer = host.setTimeout(() => {
-      this.#closeTimer = undefined;
+    this.#x().closeTimer = host.setTimeout(() => {
+      this.#rare!.closeTimer = undefined;
       this.#finish(undefined, true, true);
     }, host.closeTimeout);
   }
@@ -689,7 +706,7 @@ export class Session<
     const waiting = this.#in?.backlog;
     if (waiting !== undefined) {
       // Inbound messages no handler will see: counted as rejected.
-      this.#messagesRejected += waiting.length;
+      this.#x().messagesRejected += waiting.length;
       this.#host.counters.messagesRejected += waiting.length;
       this.#in!.backlog = undefined;
       this.#in!.backlogBytes = 0;
@@ -708,20 +725,21 @@ export class Session<
    */
   #finish(cause: CloseCause | undefined, forced: boolean, lingering: boolean): void {
     if (this.#state === _CLOSED) return;
+    const rare = this.#x();
     if (this.#state === _OPEN) {
-      this.#cause = cause;
+      rare.cause = cause;
       this.#releaseQueue();
       this.#leaveAll();
     }
     this.#state = _CLOSED;
-    if (forced) this.#cause = { ...this.#cause!, forced: true };
-    if (this.#closeTimer !== undefined) {
-      this.#host.clearTimeout(this.#closeTimer);
-      this.#closeTimer = undefined;
+    if (forced) rare.cause = { ...rare.cause!, forced: true };
+    if (rare.closeTimer !== undefined) {
+      this.#host.clearTimeout(rare.closeTimer);
+      rare.closeTimer = undefined;
     }
-    this.#lingering = lingering;
+    rare.lingering = lingering;
     this.#host.released(this, lingering);
-    this.#resolveClosed?.(this.#cause!);
+    rare.resolveClosed?.(rare.cause!);
   }
 
   // The adapter-facing side. Reached through `_SessionDriver`, not part of the public API.
@@ -837,7 +855,7 @@ export class Session<
 
   /** Counts a rejected inbound message, tells the hook, and (if `reply`) the client. */
   #reject(reason: "rate-limited" | "busy", reply: boolean): void {
-    this.#messagesRejected++;
+    this.#x().messagesRejected++;
     this.#host.counters.messagesRejected++;
     this.#host.onRejectedMessage(this, reason);
     if (reply) {
@@ -865,7 +883,7 @@ export class Session<
     const envelopeError = error instanceof EnvelopeError
       ? error
       : new EnvelopeError("rejected", "Invalid envelope: validate() threw", { cause: error });
-    this.#invalidMessages++;
+    this.#x().invalidMessages++;
     host.counters.invalidMessages++;
     host.onInvalidMessage(this, envelopeError);
     if (host.invalidMessage === "close") {
@@ -910,8 +928,8 @@ export class Session<
 
   #runtimeClosed(code: number, reason: string, kind: CloseCause["kind"] | undefined): void {
     if (this.#state === _CLOSED) {
-      if (this.#lingering) {
-        this.#lingering = false;
+      if (this.#rare!.lingering) {
+        this.#rare!.lingering = false;
         this.#host.gone(this);
       }
       return;
@@ -920,7 +938,7 @@ export class Session<
       this.#finish(undefined, false, false);
       return;
     }
-    const error = this.#runtimeError;
+    const error = this.#rare?.runtimeError;
     let cause: CloseCause;
     if (kind === "too-large") {
       this.#host.counters.tooLargeCloses++;
@@ -938,7 +956,7 @@ export class Session<
   }
 
   #runtimeError_(error: unknown): void {
-    this.#runtimeError ??= error;
+    this.#x().runtimeError ??= error;
   }
 
   #shutdown(code: number, reason: string): void {
@@ -947,8 +965,9 @@ export class Session<
 
   static {
     _driver = {
-      create: (host, socket, id, ctx, drains, batch) =>
-        new Session(host, socket, id, ctx, drains, batch),
+      create: (host, socket, id, ctx, drains, batch, admission) =>
+        new Session(host, socket, id, ctx, drains, batch, admission),
+      admission: (session) => session.#admission,
       flushPending: (session) => session.#flushPending(),
       receive: (session, data) => session.#receive(data),
       closed: (session, code, reason, kind) => session.#runtimeClosed(code, reason, kind),
@@ -956,7 +975,7 @@ export class Session<
       flush: (session) => session.#flush(),
       offer: (session, frame) => session.#offer(frame.data, frame.bytes, frame),
       shutdown: (session, code, reason) => session.#shutdown(code, reason),
-      forceClose: (session) => session.#finish(session.#cause, true, true),
+      forceClose: (session) => session.#finish(session.#rare?.cause, true, true),
       whenClosed: (session) => session.#whenClosed(),
     };
   }
@@ -977,7 +996,9 @@ export interface SessionDriver {
     ctx: Ctx,
     drains: boolean,
     batch: boolean,
+    admission: unknown,
   ): Session<Ctx, In, Out>;
+  admission(session: AnySession): unknown;
   flushPending(session: AnySession): void;
   receive(session: AnySession, data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void;
   closed(

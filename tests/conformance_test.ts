@@ -118,6 +118,33 @@ const CASES: Record<string, Case> = {
     assert.deepEqual(state.rooms, {});
   },
 
+  async "room names are bounded, rooms per session are bounded, and __proto__ is a name"(fx) {
+    const client = await Client.connect(fx.ws("main", "user=roomy"));
+    const peer = await Client.connect(fx.ws("main", "user=roomy-peer"));
+    client.send("join", "x".repeat(256));
+    assert.deepEqual(await client.take("join-failed"), {
+      error: "RangeError",
+      message: "Cannot join room: the name must have 1 to 255 bytes, got 256",
+    });
+    for (const room of ["__proto__", "constructor", "prototype"]) {
+      for (const c of [client, peer]) {
+        c.send("join", room);
+        assert.deepEqual(await c.take("joined"), { room, joined: true });
+      }
+    }
+    client.send("publish", { room: "__proto__", topic: "proto", data: 1, exceptSelf: true });
+    assert.equal((await client.take("published")).recipients, 1);
+    assert.equal(await peer.take("proto"), 1);
+    for (let i = 3; i < 128; i++) client.send("join", `room-${i}`); // 128 rooms in all
+    client.send("join", "one-too-many");
+    assert.match((await client.take("join-failed")).message, /already in 128 rooms/);
+    await Promise.all([client.close(), peer.close()]);
+    await fx.event("main", { type: "close", user: "roomy" });
+    await fx.event("main", { type: "close", user: "roomy-peer" });
+    const state = await fx.ctl<{ rooms: Record<string, string[]> }>("main", "/ctl/state");
+    assert.equal(state.rooms["__proto__"], undefined);
+  },
+
   async "messages arrive in the order they were sent"(fx) {
     const client = await Client.connect(fx.ws("main", "user=order"));
     client.send("burst", 2000);
