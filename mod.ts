@@ -57,7 +57,21 @@ export {
   type SessionRooms,
   type SessionStats,
 } from "./src/session.ts";
-export * from "./src/server.ts";
+export {
+  type Connection,
+  type ContextFactory,
+  type Handshake,
+  type OpenOptions,
+  type PublishOptions,
+  type PublishResult,
+  type ServeInfo,
+  Server,
+  type ServerLimits,
+  type ServerOptions,
+  type ServerStats,
+  type ShutdownOptions,
+  type Timers,
+} from "./src/server.ts";
 export type { Socket } from "./src/socket.ts";
 export * from "./src/topics.ts";
 export type { Upgrade } from "./src/upgrade.ts";

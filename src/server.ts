@@ -380,6 +380,17 @@ export interface ServerLimits {
 }
 
 const _driver = _sessionDriver();
+
+/**
+ * Internal, for the package's own adapters: `server.open()` without the
+ * `Connection` wrapper; they report events through the session driver.
+ */
+export let _openSession: <Ctx, In extends object, Out extends object>(
+  server: Server<Ctx, In, Out>,
+  socket: Socket,
+  handshake: Handshake<Ctx>,
+  options: OpenOptions,
+) => Session<Ctx, In, Out>;
 const _DRAIN_POLL_MS = 5;
 const _MiB = 1024 * 1024;
 
@@ -837,10 +848,14 @@ export class Server<
   #unadmit(ticket: _Ticket<Ctx>): void {
     if (ticket.released) return;
     ticket.released = true;
+    this.#release(ticket.key);
+  }
+
+  #release(key: string): void {
     this.#admitted--;
-    const held = this.#perClient.get(ticket.key)! - 1;
-    if (held === 0) this.#perClient.delete(ticket.key);
-    else this.#perClient.set(ticket.key, held);
+    const held = this.#perClient.get(key)! - 1;
+    if (held === 0) this.#perClient.delete(key);
+    else this.#perClient.set(key, held);
   }
 
   /**
@@ -858,6 +873,10 @@ export class Server<
     handshake: Handshake<Ctx>,
     options: OpenOptions = {},
   ): Connection<Ctx, In, Out> {
+    return new _Connection(this.#open(socket, handshake, options));
+  }
+
+  #open(socket: Socket, handshake: Handshake<Ctx>, options: OpenOptions): Session<Ctx, In, Out> {
     let id = this.#options.generateId?.() ?? crypto.randomUUID();
     if (this.#sessions.has(id)) {
       this.#report(
@@ -873,17 +892,27 @@ export class Server<
       handshake.ctx,
       options.drains ?? false,
       handshake.protocol === BATCH_PROTOCOL,
-      handshake instanceof _Ticket ? handshake : undefined,
+      this.#transfer(handshake),
     );
     this.#sessions.set(id, session);
     this.#counters.opened++;
-    const connection = new _Connection(session);
     if (this.#shutdown !== undefined) {
       _driver.shutdown(session, CloseCode.GOING_AWAY, "Server shutting down");
     } else if (this.#options.onConnect !== undefined) {
       this.#call(this.#options.onConnect, [session]);
     }
-    return connection;
+    return session;
+  }
+
+  /** The admission of an opening handshake passes to its session, as its client key. */
+  #transfer(handshake: Handshake<Ctx>): string | undefined {
+    if (!(handshake instanceof _Ticket) || handshake.released) return undefined;
+    handshake.released = true;
+    return handshake.key;
+  }
+
+  static {
+    _openSession = (server, socket, handshake, options) => server.#open(socket, handshake, options);
   }
 
   #deliver(
@@ -973,8 +1002,8 @@ export class Server<
   /** The session's connection is closed: its admission goes back to the caps. */
   #gone(session: Session<Ctx, In, Out>): void {
     this.#lingering.delete(session);
-    const ticket = _driver.admission(session);
-    if (ticket instanceof _Ticket) this.#unadmit(ticket);
+    const key = _driver.admission(session);
+    if (typeof key === "string") this.#release(key);
   }
 
   // deno-lint-ignore no-explicit-any

@@ -240,71 +240,39 @@ class _Inbound {
   }
 }
 
+/** The `session.rooms` view; made per access, it holds nothing but the session. */
 class _Rooms implements SessionRooms {
-  readonly #session: Session<unknown, EventMap, EventMap>;
-  readonly #index: RoomIndex<Session<unknown, EventMap, EventMap>>;
-  readonly #maxRooms: number;
-  #set: Set<string> | undefined;
-  #left: Set<string> | undefined;
+  readonly #session: AnySession;
 
-  // deno-lint-ignore no-explicit-any
-  constructor(session: Session<any, any, any>, index: RoomIndex<any>, maxRooms: number) {
+  constructor(session: AnySession) {
     this.#session = session;
-    this.#index = index;
-    this.#maxRooms = maxRooms;
   }
 
   get current(): ReadonlySet<string> {
-    return this.#set ?? _NO_ROOMS;
+    return this.#session.closed ? _NO_ROOMS : _roomsOf(this.#session) ?? _NO_ROOMS;
   }
 
   get left(): ReadonlySet<string> {
-    return this.#left ?? _NO_ROOMS;
+    return this.#session.closed ? _roomsOf(this.#session) ?? _NO_ROOMS : _NO_ROOMS;
   }
 
   join(room: string): boolean {
-    if (typeof room !== "string") {
-      throw new TypeError(`Cannot join room: the name must be a string, got ${typeof room}`);
-    }
-    if (this.#session.closed) {
-      throw new SessionClosedError(`Cannot join room "${room}": session is closed`);
-    }
-    const set = this.#set ??= new Set();
-    if (set.has(room)) return false;
-    const bytes = utf8Length(room);
-    if (bytes < 1 || bytes > MAX_ROOM_NAME_BYTES) {
-      throw new RangeError(
-        `Cannot join room: the name must have 1 to ${MAX_ROOM_NAME_BYTES} bytes, got ${bytes}`,
-      );
-    }
-    if (set.size >= this.#maxRooms) {
-      throw new RangeError(
-        `Cannot join room "${room}": the session is already in ${this.#maxRooms} rooms`,
-      );
-    }
-    set.add(room);
-    this.#index.add(room, this.#session);
-    return true;
+    return _driver.join(this.#session, room);
   }
 
   leave(room: string): boolean {
-    if (this.#set === undefined || !this.#set.delete(room)) return false;
-    this.#index.delete(room, this.#session);
-    return true;
+    return _driver.leave(this.#session, room);
   }
 
   has(room: string): boolean {
-    return this.#set?.has(room) ?? false;
-  }
-
-  leaveAll(): void {
-    const set = this.#set;
-    if (set === undefined) return;
-    for (const room of set) this.#index.delete(room, this.#session);
-    this.#left = set;
-    this.#set = undefined;
+    return !this.#session.closed && (_roomsOf(this.#session)?.has(room) ?? false);
   }
 }
+
+function _roomsOf(session: AnySession): Set<string> | undefined {
+  return _driver.rooms(session);
+}
+
 // How a session writes: each frame at once; the tick's frames under one
 // cork (Bun); the tick's text frames joined in one batch frame (negotiated).
 const _DIRECT = 0;
@@ -372,7 +340,8 @@ export class Session<
   /** What an idle, healthy session never needs, made on first use. */
   #rare: _Rare | undefined;
   #queue: SendQueue | undefined;
-  #rooms: _Rooms | undefined;
+  /** The rooms it is in; once closed, the rooms it left. */
+  #rooms: Set<string> | undefined;
   #state = _OPEN;
 
   #messagesSent = 0;
@@ -418,7 +387,7 @@ export class Session<
 
   /** The session's rooms: `join`, `leave`, `has`, `current`. */
   get rooms(): SessionRooms {
-    return this.#rooms ??= new _Rooms(this, this.#host.rooms, this.#host.maxRooms);
+    return new _Rooms(this);
   }
 
   /** A snapshot of the session's counters. */
@@ -504,8 +473,43 @@ export class Session<
     return rare.closed;
   }
 
+  #join(room: string): boolean {
+    if (typeof room !== "string") {
+      throw new TypeError(`Cannot join room: the name must be a string, got ${typeof room}`);
+    }
+    if (this.#state !== _OPEN) {
+      throw new SessionClosedError(`Cannot join room "${room}": session is closed`);
+    }
+    const rooms = this.#rooms ??= new Set();
+    if (rooms.has(room)) return false;
+    const bytes = utf8Length(room);
+    if (bytes < 1 || bytes > MAX_ROOM_NAME_BYTES) {
+      throw new RangeError(
+        `Cannot join room: the name must have 1 to ${MAX_ROOM_NAME_BYTES} bytes, got ${bytes}`,
+      );
+    }
+    const max = this.#host.maxRooms;
+    if (rooms.size >= max) {
+      throw new RangeError(`Cannot join room "${room}": the session is already in ${max} rooms`);
+    }
+    rooms.add(room);
+    this.#host.rooms.add(room, this);
+    return true;
+  }
+
+  #leave(room: string): boolean {
+    if (this.#state !== _OPEN || this.#rooms === undefined || !this.#rooms.delete(room)) {
+      return false;
+    }
+    this.#host.rooms.delete(room, this);
+    return true;
+  }
+
+  /** Leaves every room; the set stays, as the rooms it left. */
   #leaveAll(): void {
-    this.#rooms?.leaveAll();
+    const rooms = this.#rooms;
+    if (rooms === undefined) return;
+    for (const room of rooms) this.#host.rooms.delete(room, this);
   }
 
   /**
@@ -968,6 +972,9 @@ export class Session<
       create: (host, socket, id, ctx, drains, batch, admission) =>
         new Session(host, socket, id, ctx, drains, batch, admission),
       admission: (session) => session.#admission,
+      join: (session, room) => session.#join(room),
+      leave: (session, room) => session.#leave(room),
+      rooms: (session) => session.#rooms,
       flushPending: (session) => session.#flushPending(),
       receive: (session, data) => session.#receive(data),
       closed: (session, code, reason, kind) => session.#runtimeClosed(code, reason, kind),
@@ -999,6 +1006,9 @@ export interface SessionDriver {
     admission: unknown,
   ): Session<Ctx, In, Out>;
   admission(session: AnySession): unknown;
+  join(session: AnySession, room: string): boolean;
+  leave(session: AnySession, room: string): boolean;
+  rooms(session: AnySession): Set<string> | undefined;
   flushPending(session: AnySession): void;
   receive(session: AnySession, data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void;
   closed(

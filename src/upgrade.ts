@@ -1,5 +1,8 @@
 import { CloseCode } from "./close_codes.ts";
-import type { Connection, Handshake, Server } from "./server.ts";
+import { _openSession, type Handshake, type Server } from "./server.ts";
+import { _sessionDriver, type Session } from "./session.ts";
+
+const _driver = _sessionDriver();
 
 /** The reason Deno gives when it closes a socket for its idle timeout. */
 const _NO_PONG = "No response from ping frame.";
@@ -54,7 +57,7 @@ class _Bridge<Ctx, In extends object, Out extends object> implements EventListen
   #server: Server<Ctx, In, Out> | undefined;
   #handshake: Handshake<Ctx> | undefined;
   readonly #socket: WebSocket;
-  #connection: Connection<Ctx, In, Out> | undefined;
+  #session: Session<Ctx, In, Out> | undefined;
 
   constructor(server: Server<Ctx, In, Out>, socket: WebSocket, handshake: Handshake<Ctx>) {
     this.#server = server;
@@ -65,26 +68,29 @@ class _Bridge<Ctx, In extends object, Out extends object> implements EventListen
   handleEvent(event: Event): void {
     switch (event.type) {
       case "message":
-        this.#connection?.message((event as MessageEvent).data);
+        if (this.#session !== undefined) {
+          _driver.receive(this.#session, (event as MessageEvent).data);
+        }
         break;
       case "open":
-        this.#connection = this.#server!.open(this.#socket, this.#handshake!);
+        this.#session = _openSession(this.#server!, this.#socket, this.#handshake!, {});
         this.#server = undefined;
         this.#handshake = undefined;
         break;
       case "close": {
-        if (this.#connection === undefined) {
+        const session = this.#session;
+        if (session === undefined) {
           this.#server?.abandon(this.#handshake!); // closed before it opened
           return;
         }
         const { code, reason, wasClean } = event as CloseEvent;
         if (code === 0) {
           // Deno's code for a connection lost without a close frame.
-          this.#connection?.close(CloseCode.ABNORMAL, reason, "error");
+          _driver.closed(session, CloseCode.ABNORMAL, reason, "error");
         } else if (!wasClean && reason === _NO_PONG) {
-          this.#connection?.close(code, reason, "timeout");
+          _driver.closed(session, code, reason, "timeout");
         } else {
-          this.#connection?.close(code, reason);
+          _driver.closed(session, code, reason, undefined);
         }
         break;
       }

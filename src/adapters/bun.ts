@@ -29,8 +29,8 @@
  *
  * @module
  */
-import type { Connection, Handshake, ServeInfo, Server } from "../server.ts";
-import type { CloseCause } from "../session.ts";
+import { _openSession, type Handshake, type ServeInfo, type Server } from "../server.ts";
+import { _sessionDriver, type CloseCause, type Session } from "../session.ts";
 import type { Socket } from "../socket.ts";
 
 /** A client address, as Bun's `server.requestIP(request)` returns it. */
@@ -243,12 +243,14 @@ export function bunAdapter<Ctx, In extends object, Out extends object>(
         (ws.data as _Link<Ctx, In, Out>).open(ws, server);
       },
       message(ws: BunServerWebSocket, message: string | Uint8Array): void {
-        (ws.data as _Link<Ctx, In, Out>).connection?.message(
-          message as string | Uint8Array<ArrayBuffer>,
-        );
+        const session = (ws.data as _Link<Ctx, In, Out>).session;
+        if (session !== undefined) {
+          _driver.receive(session, message as string | Uint8Array<ArrayBuffer>);
+        }
       },
       drain(ws: BunServerWebSocket): void {
-        (ws.data as _Link<Ctx, In, Out>).connection?.drain();
+        const session = (ws.data as _Link<Ctx, In, Out>).session;
+        if (session !== undefined) _driver.flush(session);
       },
       close(ws: BunServerWebSocket, code: number, reason: string): void {
         (ws.data as _Link<Ctx, In, Out>).closed(code, reason);
@@ -264,6 +266,7 @@ export function bunAdapter<Ctx, In extends object, Out extends object>(
 }
 
 const _MAX_IDLE_TIMEOUT = 960;
+const _driver = _sessionDriver();
 
 /**
  * Sent when the server chose no subprotocol. An empty value makes Bun send
@@ -289,13 +292,13 @@ class _EarlyClose {
 
 /**
  * The one per-connection object: Bun's `ws.data` and the session's
- * {@linkcode Socket} at once. Three fields: the socket, the connection, and
+ * {@linkcode Socket} at once. Three fields: the socket, the session, and
  * the handshake (replaced by an early close, if any, while opening).
  */
 class _Link<Ctx, In extends object, Out extends object> implements Socket {
   #ws!: BunServerWebSocket;
   #pending: Handshake<Ctx> | _EarlyClose | undefined;
-  connection: Connection<Ctx, In, Out> | undefined;
+  session: Session<Ctx, In, Out> | undefined;
 
   constructor(handshake: Handshake<Ctx>) {
     this.#pending = handshake;
@@ -331,25 +334,25 @@ class _Link<Ctx, In extends object, Out extends object> implements Socket {
     const handshake = this.#pending as Handshake<Ctx>;
     this.#pending = undefined;
     // `onConnect`, or a shutdown under way, may close the socket inside
-    // `server.open()`; Bun then calls `closed()` before `connection` is set.
-    const connection = server.open(this, handshake, { drains: true });
+    // `server.open()`; Bun then calls `closed()` before `session` is set.
+    const session = _openSession(server, this, handshake, { drains: true });
     const early = this.#pending as _EarlyClose | undefined;
     if (early === undefined) {
-      this.connection = connection;
+      this.session = session;
     } else {
       this.#pending = undefined;
-      connection.close(early.code, early.reason, _kind(early.code, early.reason));
+      _driver.closed(session, early.code, early.reason, _kind(early.code, early.reason));
     }
   }
 
   closed(code: number, reason: string): void {
-    const connection = this.connection;
-    if (connection === undefined) {
+    const session = this.session;
+    if (session === undefined) {
       this.#pending = new _EarlyClose(code, reason);
       return;
     }
-    this.connection = undefined;
-    connection.close(code, reason, _kind(code, reason));
+    this.session = undefined;
+    _driver.closed(session, code, reason, _kind(code, reason));
   }
 }
 
