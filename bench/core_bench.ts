@@ -57,3 +57,24 @@ for (const members of [1_000, 10_000]) {
     server.publish("room", "chat", message);
   });
 }
+
+{
+  // Room join + leave for one session, against the bare Map<room, Set> the
+  // index is built on.
+  const server = new Server();
+  const socket: Socket = { readyState: 1, bufferedAmount: 0, send() {}, close() {} };
+  const { session } = server.open(socket, { ctx: undefined, protocol: undefined });
+  const bare = new Map<string, Set<unknown>>();
+  const member = {};
+  Deno.bench({ group: "room join+leave", name: "bare Map<room, Set>", baseline: true }, () => {
+    let set = bare.get("lobby");
+    if (set === undefined) bare.set("lobby", set = new Set());
+    set.add(member);
+    set.delete(member);
+    if (set.size === 0) bare.delete("lobby");
+  });
+  Deno.bench({ group: "room join+leave", name: "session.rooms.join + leave" }, () => {
+    session.rooms.join("lobby");
+    session.rooms.leave("lobby");
+  });
+}
