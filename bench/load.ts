@@ -26,15 +26,23 @@
  * @module
  */
 import { BATCH_PROTOCOL } from "../mod.ts";
+import {
+  flag,
+  hasTaskset,
+  output,
+  pinned,
+  runMain,
+  type RunningServer,
+  type ServerDef as BaseServerDef,
+  spawn,
+  startServer,
+  table,
+  timeout,
+} from "./_process.ts";
 import type { ClientSpec } from "./load_client.ts";
 
 /** A server under test. */
-interface ServerDef {
-  /** The column's name. */
-  readonly name: string;
-  readonly runtime: "deno" | "bun";
-  /** `bench/servers/<script>.ts`. */
-  readonly script: string;
+interface ServerDef extends BaseServerDef {
   /** A subprotocol the fan-out subscribers offer and the server must accept. */
   readonly protocol?: string;
   /** Only these scenario kinds, if set. */
@@ -126,153 +134,25 @@ function scenarios(quick: boolean): Scenario[] {
 
 // ---------------------------------------------------------------- processes
 
-const children = new Set<Deno.ChildProcess>();
-
-function killAll(): void {
-  for (const child of children) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  children.clear();
-}
-
-let taskset: boolean | undefined;
-
-async function has(command: string, args: string[]): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-async function output(command: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
-    return new TextDecoder().decode(stdout).trim();
-  } catch {
-    return "";
-  }
-}
-
-function pinned(core: number, command: string[]): string[] {
-  return taskset ? ["taskset", "-c", String(core), ...command] : command;
-}
-
-function spawn(command: string[]): Deno.ChildProcess {
-  const child = new Deno.Command(command[0], {
-    args: command.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  children.add(child);
-  child.status.finally(() => children.delete(child));
-  return child;
-}
-
-/** Reads a child's stdout line by line for its whole life. */
-function lines(child: Deno.ChildProcess): { first: Promise<string | null>; all: string[] } {
-  const all: string[] = [];
-  let resolveFirst!: (line: string | null) => void;
-  const first = new Promise<string | null>((resolve) => resolveFirst = resolve);
-  (async () => {
-    let buffered = "";
-    try {
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        buffered += chunk;
-        let at;
-        while ((at = buffered.indexOf("\n")) >= 0) {
-          all.push(buffered.slice(0, at));
-          buffered = buffered.slice(at + 1);
-          if (all.length === 1) resolveFirst(all[0]);
-        }
-      }
-      if (buffered) all.push(buffered);
-    } catch {
-      // the child was killed
-    } finally {
-      resolveFirst(all[0] ?? null);
-    }
-  })();
-  return { first, all };
-}
-
-function timeout<T>(promise: Promise<T>, ms: number, value: T): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((resolve) => timer = setTimeout(() => resolve(value), ms)),
-  ]).finally(() => clearTimeout(timer));
-}
-
-interface RunningServer {
-  readonly port: number;
-  readonly pid: number;
-  stop(): Promise<void>;
-}
+let taskset = false;
 
 const here = new URL(".", import.meta.url);
-
-async function startServer(def: ServerDef): Promise<RunningServer> {
-  const script = new URL(`servers/${def.script}.ts`, here).pathname;
-  const command = def.runtime === "deno"
-    ? [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script]
-    : ["bun", script];
-  const child = spawn(pinned(0, command));
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    const exited = await timeout(child.status.then(() => true), 3000, false);
-    if (!exited) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // gone in between
-      }
-      await child.status;
-    }
-  };
-  const line = await timeout(lines(child).first, 15_000, null);
-  let port: number | undefined;
-  try {
-    port = JSON.parse(line ?? "").port;
-  } catch {
-    // not JSON
-  }
-  if (typeof port !== "number") {
-    await stop();
-    throw new Error(`${def.name} did not print {"port":N} (got ${JSON.stringify(line)})`);
-  }
-  return { port, pid: child.pid, stop };
-}
 
 type Result = { ok: true; [key: string]: unknown } | { ok: false; error: string };
 
 async function runClient(spec: ClientSpec, timeoutMs: number): Promise<Result> {
   const script = new URL("load_client.ts", here).pathname;
-  const child = spawn(pinned(1, [Deno.execPath(), "run", "-A", script, JSON.stringify(spec)]));
-  const out = lines(child);
-  const status = await timeout(child.status, timeoutMs + 10_000, null);
+  const child = spawn(
+    pinned(taskset, 1, [Deno.execPath(), "run", "-A", script, JSON.stringify(spec)]),
+  );
+  const status = await timeout(child.process.status, timeoutMs + 10_000, null);
   if (status === null) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // gone in between
-    }
-    await child.status;
+    child.kill();
+    await child.wait(0);
     return { ok: false, error: `the load client did not finish in ${timeoutMs + 10_000} ms` };
   }
-  await timeout(out.first, 1000, null);
-  const last = out.all.findLast((line) => line.startsWith("{"));
+  await timeout(child.drained, 1000, null);
+  const last = child.lines.findLast((line) => line.startsWith("{"));
   try {
     const result = JSON.parse(last ?? "") as Result;
     if (!status.success && result.ok) return { ok: false, error: `exit code ${status.code}` };
@@ -448,11 +328,6 @@ function details(list: Scenario[]): Omit<Metric, "kind">[] {
   return out;
 }
 
-function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
-}
-
 /** A target of issue 4, checked on one metric. */
 interface Target {
   readonly text: string;
@@ -584,11 +459,6 @@ function report(list: Scenario[], servers: readonly ServerDef[], results: Result
 
 // ---------------------------------------------------------------- main
 
-function flag(name: string): string | undefined {
-  const prefix = `--${name}=`;
-  return Deno.args.find((a) => a.startsWith(prefix))?.slice(prefix.length);
-}
-
 async function main(): Promise<number> {
   const quick = Deno.args.includes("--quick");
   const onlyServers = flag("servers")?.split(",");
@@ -600,7 +470,7 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  taskset = await has("taskset", ["-c", "0", "true"]);
+  taskset = await hasTaskset();
   const bun = await output("bun", ["--version"]);
   let servers = SERVERS.filter((s) => onlyServers === undefined || onlyServers.includes(s.name));
   if (!bun && servers.some((s) => s.runtime === "bun")) {
@@ -640,7 +510,7 @@ async function main(): Promise<number> {
         let result: Result;
         let server: RunningServer | undefined;
         try {
-          server = await startServer(def);
+          server = await startServer(def, taskset);
           result = await runClient({
             ...scenario.spec,
             protocol: def.protocol,
@@ -676,18 +546,4 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-if (import.meta.main) {
-  const stop = () => {
-    killAll();
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  let code = 1;
-  try {
-    code = await main();
-  } finally {
-    killAll();
-  }
-  Deno.exit(code);
-}
+if (import.meta.main) await runMain(main);

@@ -21,7 +21,9 @@
  * @module
  */
 import process from "node:process";
-import { TICK_PREFIX, tickPad, TOKEN } from "./servers/_behaviour.ts";
+import { pool } from "../tests/_pool.ts";
+import { FrameParser, maskFrame, type RawUpgrade, upgradeRaw, writeAll } from "../tests/_raw_ws.ts";
+import { fetchMem, type MemReport, TICK_PREFIX, tickPad, TOKEN } from "./servers/_behaviour.ts";
 
 /** What to run: a scenario and its sizes. Fields a scenario does not use are ignored. */
 export interface ClientSpec {
@@ -62,8 +64,6 @@ export interface ClientSpec {
 
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
-const _KEY = "dGhlIHNhbXBsZSBub25jZQ==";
-const _ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 const _PREFIX = _encoder.encode(TICK_PREFIX);
 const _CLK_TCK = 100;
 
@@ -93,7 +93,23 @@ class _Ws {
   target = 0;
   /** echo: the round trip waiting for its answer. */
   waiting: ((seq: number) => void) | undefined;
-  #carry: Uint8Array | undefined;
+  readonly #parser = new FrameParser((opcode, fin, masked, data, start, stop) => {
+    if (masked) _fail(`connection #${this.index}: the server sent a masked frame`);
+    if (!fin || opcode === 0) {
+      _fail(`connection #${this.index}: fragmented frame (opcode ${opcode}) not expected`);
+    }
+    if (opcode === 1) {
+      this.onText(this, data, start, stop);
+    } else if (opcode === 9) {
+      this.send(data.slice(start, stop), 0xa);
+    } else if (opcode === 8) {
+      const code = stop - start >= 2 ? (data[start] << 8) | data[start + 1] : 1005;
+      const reason = _decoder.decode(data.subarray(start + 2, stop));
+      _fail(`connection #${this.index} got a close frame: ${code} "${reason}"`);
+    } else if (opcode !== 0xa) {
+      _fail(`connection #${this.index}: unexpected opcode ${opcode}`);
+    }
+  });
   #writing: Promise<void> = Promise.resolve();
 
   constructor(conn: Deno.TcpConn, index: number) {
@@ -103,7 +119,7 @@ class _Ws {
 
   /** Reads frames until the process exits; an end of stream fails the run. */
   async read(bufferSize: number, leftover: Uint8Array): Promise<void> {
-    if (leftover.length > 0) this.#feed(leftover, leftover.length);
+    if (leftover.length > 0) this.#parser.push(leftover);
     const buffer = new Uint8Array(bufferSize);
     for (;;) {
       let n: number | null;
@@ -118,64 +134,15 @@ class _Ws {
         _fail(`connection #${this.index} was closed by the server (end of stream)`);
       }
       _reads++;
-      this.#feed(buffer, n);
+      this.#parser.push(buffer, n);
     }
-  }
-
-  #feed(chunk: Uint8Array, length: number): void {
-    let data = chunk;
-    let end = length;
-    const carry = this.#carry;
-    if (carry !== undefined) {
-      data = new Uint8Array(carry.length + length);
-      data.set(carry);
-      data.set(chunk.subarray(0, length), carry.length);
-      end = data.length;
-      this.#carry = undefined;
-    }
-    let at = 0;
-    while (at + 2 <= end) {
-      const b0 = data[at], b1 = data[at + 1];
-      let length = b1 & 0x7f;
-      let header = 2;
-      if (length === 126) {
-        if (at + 4 > end) break;
-        length = (data[at + 2] << 8) | data[at + 3];
-        header = 4;
-      } else if (length === 127) {
-        if (at + 10 > end) break;
-        length = (data[at + 6] * 2 ** 24) + ((data[at + 7] << 16) | (data[at + 8] << 8) |
-          data[at + 9]);
-        header = 10;
-      }
-      if (b1 & 0x80) _fail(`connection #${this.index}: the server sent a masked frame`);
-      const start = at + header, stop = start + length;
-      if (stop > end) break;
-      const opcode = b0 & 0x0f;
-      if ((b0 & 0x80) === 0 || opcode === 0) {
-        _fail(`connection #${this.index}: fragmented frame (opcode ${opcode}) not expected`);
-      }
-      if (opcode === 1) {
-        this.onText(this, data, start, stop);
-      } else if (opcode === 9) {
-        this.send(data.slice(start, stop), 0xa);
-      } else if (opcode === 8) {
-        const code = length >= 2 ? (data[start] << 8) | data[start + 1] : 1005;
-        const reason = _decoder.decode(data.subarray(start + 2, stop));
-        _fail(`connection #${this.index} got a close frame: ${code} "${reason}"`);
-      } else if (opcode !== 0xa) {
-        _fail(`connection #${this.index}: unexpected opcode ${opcode}`);
-      }
-      at = stop;
-    }
-    if (at < end) this.#carry = data.slice(at, end);
   }
 
   /** Sends a masked frame; writes on one connection never interleave. */
   send(payload: string | Uint8Array, opcode = 1): Promise<void> {
     const bytes = typeof payload === "string" ? _encoder.encode(payload) : payload;
-    const frame = _mask(bytes, opcode);
-    this.#writing = this.#writing.then(() => _writeAll(this.conn, frame)).catch((error) => {
+    const frame = maskFrame(bytes, opcode);
+    this.#writing = this.#writing.then(() => writeAll(this.conn, frame)).catch((error) => {
       if (!_exiting) _fail(`connection #${this.index}: write failed: ${error}`);
     });
     return this.#writing;
@@ -187,92 +154,9 @@ function _unexpectedText(ws: _Ws, data: Uint8Array, start: number, end: number):
   _fail(`connection #${ws.index} got an unexpected message: ${text}`);
 }
 
-function _mask(payload: Uint8Array, opcode: number): Uint8Array {
-  const length = payload.length;
-  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = new Uint8Array(header + 4 + length);
-  frame[0] = 0x80 | opcode;
-  if (header === 2) {
-    frame[1] = 0x80 | length;
-  } else if (header === 4) {
-    frame[1] = 0x80 | 126;
-    frame[2] = length >> 8;
-    frame[3] = length & 0xff;
-  } else {
-    frame[1] = 0x80 | 127;
-    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
-  }
-  const key = (Math.random() * 2 ** 32) >>> 0;
-  const mask = [key >>> 24, (key >>> 16) & 0xff, (key >>> 8) & 0xff, key & 0xff];
-  frame.set(mask, header);
-  const at = header + 4;
-  for (let i = 0; i < length; i++) frame[at + i] = payload[i] ^ mask[i & 3];
-  return frame;
-}
-
-async function _writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < bytes.length) at += await conn.write(bytes.subarray(at));
-}
-
-/** The outcome of an HTTP upgrade request on a fresh TCP connection. */
-interface _Handshake {
-  status: number;
-  conn: Deno.TcpConn;
-  leftover: Uint8Array;
-}
-
-async function _handshake(
-  port: number,
-  query: string,
-  protocol?: string,
-): Promise<_Handshake> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  conn.setNoDelay(true);
-  await _writeAll(
-    conn,
-    _encoder.encode(
-      `GET /?${query} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-        `Connection: Upgrade\r\nSec-WebSocket-Key: ${_KEY}\r\nSec-WebSocket-Version: 13\r\n` +
-        (protocol === undefined ? "" : `Sec-WebSocket-Protocol: ${protocol}\r\n`) + "\r\n",
-    ),
-  );
-  let head = new Uint8Array(0);
-  const buffer = new Uint8Array(2048);
-  for (;;) {
-    const n = await conn.read(buffer);
-    if (n === null) throw new Error("the server closed the connection during the handshake");
-    const grown = new Uint8Array(head.length + n);
-    grown.set(head);
-    grown.set(buffer.subarray(0, n), head.length);
-    head = grown;
-    const end = _indexOfBlankLine(head);
-    if (end < 0) {
-      if (head.length > 16384) throw new Error("response headers too long");
-      continue;
-    }
-    const text = _decoder.decode(head.subarray(0, end));
-    const status = Number(text.slice(9, 12));
-    if (status === 101 && !text.includes(_ACCEPT)) {
-      throw new Error(`101 without the right Sec-WebSocket-Accept: ${text}`);
-    }
-    if (
-      status === 101 && protocol !== undefined &&
-      !new RegExp(`^sec-websocket-protocol: *${protocol}\\r?$`, "im").test(text)
-    ) {
-      throw new Error(`the server did not accept the subprotocol "${protocol}": ${text}`);
-    }
-    return { status, conn, leftover: head.slice(end + 4) };
-  }
-}
-
-function _indexOfBlankLine(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
-      return i;
-    }
-  }
-  return -1;
+/** Sends the upgrade request for `/?query` on a fresh connection and reads the response head. */
+function _handshake(port: number, query: string, protocol?: string): Promise<RawUpgrade> {
+  return upgradeRaw(`ws://127.0.0.1:${port}/?${query}`, { protocol, noDelay: true });
 }
 
 let _opened = 0;
@@ -285,7 +169,7 @@ async function _open(
   bufferSize: number,
   protocol?: string,
 ): Promise<_Ws> {
-  let handshake: _Handshake;
+  let handshake: RawUpgrade;
   try {
     handshake = await _handshake(port, `token=${TOKEN}${query}`, protocol);
   } catch (error) {
@@ -300,7 +184,7 @@ async function _open(
 }
 
 /** Opens `n` WebSockets, `concurrency` at a time; `times` gets each handshake's duration. */
-async function _openMany(
+function _openMany(
   port: number,
   n: number,
   concurrency: number,
@@ -308,30 +192,16 @@ async function _openMany(
   times?: number[],
   protocol?: string,
 ): Promise<_Ws[]> {
-  const sockets: _Ws[] = new Array(n);
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      const t0 = performance.now();
-      sockets[i] = await _open(port, "", bufferSize, protocol);
-      times?.push(performance.now() - t0);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, worker));
-  return sockets;
+  return pool(n, concurrency, async () => {
+    const t0 = performance.now();
+    const ws = await _open(port, "", bufferSize, protocol);
+    times?.push(performance.now() - t0);
+    return ws;
+  });
 }
 
-interface _Mem {
-  rss: number;
-  heap: number;
-  members: number;
-}
-
-async function _mem(port: number): Promise<_Mem> {
-  const response = await fetch(`http://127.0.0.1:${port}/mem`);
-  if (!response.ok) _fail(`GET /mem answered ${response.status}`);
-  return await response.json();
+function _mem(port: number): Promise<MemReport> {
+  return fetchMem(port).catch((error) => _fail(error.message));
 }
 
 /** Polls `/mem` until the room has `members` members. */

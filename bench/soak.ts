@@ -29,14 +29,23 @@
  *
  * @module
  */
-import { TOKEN } from "./servers/_behaviour.ts";
+import { pool } from "../tests/_pool.ts";
+import { connectRaw, FrameParser, maskFrame, writeAll } from "../tests/_raw_ws.ts";
+import {
+  flag,
+  hasTaskset,
+  killAll,
+  output,
+  runMain,
+  type ServerDef as BaseServerDef,
+  startServer,
+  table,
+  timeout,
+} from "./_process.ts";
+import { fetchMem, type MemReport, TOKEN } from "./servers/_behaviour.ts";
 
 /** A server under test. */
-interface ServerDef {
-  readonly name: string;
-  readonly runtime: "deno" | "bun";
-  /** `bench/servers/<script>.ts`. */
-  readonly script: string;
+interface ServerDef extends BaseServerDef {
   /** The raw baseline it is compared with, for a switchboard server. */
   readonly baseline?: string;
 }
@@ -48,112 +57,11 @@ const SERVERS: readonly ServerDef[] = [
   { name: "switchboard_bun", runtime: "bun", script: "switchboard_bun", baseline: "raw_bun" },
 ];
 
-const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
 const _KIB = 1024;
 const _MIB = 1024 * 1024;
 
 // ---------------------------------------------------------------- processes
-
-const children = new Set<Deno.ChildProcess>();
-
-function killAll(): void {
-  for (const child of children) {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-  children.clear();
-}
-
-async function output(command: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
-    return new TextDecoder().decode(stdout).trim();
-  } catch {
-    return "";
-  }
-}
-
-function timeout<T>(promise: Promise<T>, ms: number, value: T): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<T>((resolve) => timer = setTimeout(() => resolve(value), ms)),
-  ]).finally(() => clearTimeout(timer));
-}
-
-interface RunningServer {
-  readonly port: number;
-  readonly pid: number;
-  stop(): Promise<void>;
-}
-
-const here = new URL(".", import.meta.url);
-
-async function startServer(def: ServerDef, taskset: boolean): Promise<RunningServer> {
-  const script = new URL(`servers/${def.script}.ts`, here).pathname;
-  let command = def.runtime === "deno"
-    ? [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script]
-    : ["bun", script];
-  if (taskset) command = ["taskset", "-c", "0", ...command];
-  const child = new Deno.Command(command[0], {
-    args: command.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  children.add(child);
-  child.status.finally(() => children.delete(child));
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    if (!await timeout(child.status.then(() => true), 3000, false)) {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // gone in between
-      }
-      await child.status;
-    }
-  };
-  // The first line is {"port":N}; the rest of stdout is drained and dropped.
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const first = (async () => {
-    let buffered = "";
-    while (!buffered.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) return null;
-      buffered += value;
-    }
-    (async () => {
-      try {
-        while (!(await reader.read()).done) { /* discard */ }
-      } catch {
-        // killed
-      }
-    })();
-    return buffered.slice(0, buffered.indexOf("\n"));
-  })();
-  const line = await timeout(first, 15_000, null);
-  let port: number | undefined;
-  try {
-    port = JSON.parse(line ?? "").port;
-  } catch {
-    // not JSON
-  }
-  if (typeof port !== "number") {
-    await stop();
-    throw new Error(`${def.name} did not print {"port":N} (got ${JSON.stringify(line)})`);
-  }
-  // On Linux, taskset execs the runtime: the pid is the server's.
-  return { port, pid: child.pid, stop };
-}
 
 /** The RSS of a process from `/proc/<pid>/status`, without a GC; NaN if unknown. */
 function procRss(pid: number): number {
@@ -177,7 +85,9 @@ class SoakFailure extends Error {
 class Held {
   readonly #conn: Deno.TcpConn;
   readonly index: number;
-  #carry: Uint8Array | undefined;
+  readonly #parser = new FrameParser((opcode, _fin, _masked, data, start, stop) =>
+    this.#frame(opcode, data, start, stop)
+  );
   #writing: Promise<void> = Promise.resolve();
   #closing = false;
   /** Why the connection ended before the soak closed it, if it did. */
@@ -188,7 +98,7 @@ class Held {
   constructor(conn: Deno.TcpConn, index: number, leftover: Uint8Array) {
     this.#conn = conn;
     this.index = index;
-    if (leftover.length > 0) this.#feed(leftover, leftover.length);
+    if (leftover.length > 0) this.#parser.push(leftover);
     this.reading = this.#read();
   }
 
@@ -210,149 +120,62 @@ class Held {
           this.ended ??= "end of stream";
           return;
         }
-        this.#feed(buffer, n);
+        this.#parser.push(buffer, n);
       }
     } catch (error) {
       if (!this.#closing) this.ended ??= `read failed: ${error}`;
     }
   }
 
-  #feed(chunk: Uint8Array, length: number): void {
-    let data = chunk.subarray(0, length);
-    if (this.#carry !== undefined) {
-      const joined = new Uint8Array(this.#carry.length + length);
-      joined.set(this.#carry);
-      joined.set(data, this.#carry.length);
-      data = joined;
-      this.#carry = undefined;
+  #frame(opcode: number, data: Uint8Array, start: number, stop: number): void {
+    if (opcode === 0x9) {
+      this.pings++;
+      this.#pong(data.slice(start, stop));
+    } else if (opcode === 0x8) {
+      const code = stop - start >= 2 ? (data[start] << 8) | data[start + 1] : 1005;
+      const reason = _decoder.decode(data.subarray(start + 2, stop));
+      this.ended ??= `close frame ${code} "${reason}"`;
+    } else if (opcode !== 0xa) {
+      const text = _decoder.decode(data.subarray(start, Math.min(stop, start + 80)));
+      this.ended ??= `an unexpected frame (opcode ${opcode}): ${text}`;
     }
-    let at = 0;
-    while (at + 2 <= data.length) {
-      const opcode = data[at] & 0x0f;
-      let size = data[at + 1] & 0x7f;
-      let header = 2;
-      if (size === 126) {
-        if (at + 4 > data.length) break;
-        size = (data[at + 2] << 8) | data[at + 3];
-        header = 4;
-      } else if (size === 127) {
-        this.ended ??= "an unexpected 64-bit frame";
-        return;
-      }
-      const start = at + header;
-      const stop = start + size;
-      if (stop > data.length) break;
-      if (opcode === 0x9) {
-        this.pings++;
-        this.#pong(data.slice(start, stop));
-      } else if (opcode === 0x8) {
-        const code = size >= 2 ? (data[start] << 8) | data[start + 1] : 1005;
-        const reason = _decoder.decode(data.subarray(start + 2, stop));
-        this.ended ??= `close frame ${code} "${reason}"`;
-      } else if (opcode !== 0xa) {
-        const text = _decoder.decode(data.subarray(start, Math.min(stop, start + 80)));
-        this.ended ??= `an unexpected frame (opcode ${opcode}): ${text}`;
-      }
-      at = stop;
-    }
-    if (at < data.length) this.#carry = data.slice(at);
   }
 
   #pong(payload: Uint8Array): void {
-    const frame = new Uint8Array(6 + payload.length); // pings carry at most 125 bytes
-    frame[0] = 0x8a;
-    frame[1] = 0x80 | payload.length;
-    const mask = crypto.getRandomValues(new Uint8Array(4));
-    frame.set(mask, 2);
-    for (let i = 0; i < payload.length; i++) frame[6 + i] = payload[i] ^ mask[i & 3];
-    this.#writing = this.#writing.then(() => _writeAll(this.#conn, frame)).catch((error) => {
+    const frame = maskFrame(payload, 0xa);
+    this.#writing = this.#writing.then(() => writeAll(this.#conn, frame)).catch((error) => {
       if (!this.#closing) this.ended ??= `pong failed: ${error}`;
     });
   }
 }
 
-async function _writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-}
-
 async function openOne(port: number, index: number): Promise<Held> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    await _writeAll(
-      conn,
-      _encoder.encode(
-        `GET /?token=${TOKEN} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\n` +
-          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
-          "Sec-WebSocket-Version: 13\r\n\r\n",
-      ),
-    );
-    let head = new Uint8Array(0);
-    const buffer = new Uint8Array(1024);
-    for (;;) {
-      const n = await conn.read(buffer);
-      if (n === null) throw new SoakFailure(`connect #${index}: closed during the handshake`);
-      const grown = new Uint8Array(head.length + n);
-      grown.set(head);
-      grown.set(buffer.subarray(0, n), head.length);
-      head = grown;
-      let end = -1;
-      for (let i = 0; i + 3 < head.length; i++) {
-        if (head[i] === 13 && head[i + 1] === 10 && head[i + 2] === 13 && head[i + 3] === 10) {
-          end = i;
-          break;
-        }
-      }
-      if (end < 0) continue;
-      const status = _decoder.decode(head.subarray(0, 12));
-      if (status !== "HTTP/1.1 101") {
-        throw new SoakFailure(`connect #${index}: got "${status}" instead of 101`);
-      }
-      return new Held(conn, index, head.slice(end + 4));
-    }
+    const { conn, leftover } = await connectRaw(`ws://127.0.0.1:${port}/?token=${TOKEN}`);
+    return new Held(conn, index, leftover);
   } catch (error) {
-    conn.close();
-    throw error;
+    throw new SoakFailure(`connect #${index}: ${error instanceof Error ? error.message : error}`);
   }
 }
 
 async function openMany(port: number, n: number, concurrency: number): Promise<Held[]> {
   const held: Held[] = [];
-  let next = 0;
-  let failure: unknown;
-  const worker = async () => {
-    while (next < n && failure === undefined) {
-      try {
-        held.push(await openOne(port, next++));
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, concurrency) }, worker));
-  if (failure !== undefined) {
+  try {
+    await pool(n, concurrency, async (i) => {
+      held.push(await openOne(port, i));
+    });
+  } catch (error) {
     for (const h of held) h.close();
-    throw failure;
+    throw error;
   }
   return held;
 }
 
-interface Mem {
-  rss: number;
-  heap: number;
-  members: number;
-}
-
-async function mem(port: number): Promise<Mem> {
-  const response = await fetch(`http://127.0.0.1:${port}/mem`);
-  if (!response.ok) throw new SoakFailure(`GET /mem answered ${response.status}`);
-  return await response.json();
-}
-
 /** Polls `/mem` (bounded) until the room has `members` members. */
-async function waitMembers(port: number, members: number, ms: number): Promise<Mem> {
+async function waitMembers(port: number, members: number, ms: number): Promise<MemReport> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const m = await mem(port);
+    const m = await fetchMem(port);
     if (m.members === members) return m;
     if (Date.now() > deadline) {
       throw new SoakFailure(`the room has ${m.members} members after ${ms} ms, not ${members}`);
@@ -416,7 +239,7 @@ async function soakOne(
   let held: Held[] = [];
   try {
     await waitMembers(server.port, 0, 5000);
-    const before = await mem(server.port);
+    const before = await fetchMem(server.port);
     const t0 = performance.now();
     held = await openMany(server.port, sessions, concurrency);
     result.connectSeconds = round((performance.now() - t0) / 1000, 2);
@@ -438,7 +261,7 @@ async function soakOne(
       }
     }
     result.heldSeconds = round((performance.now() - h0) / 1000, 1);
-    const end = await mem(server.port);
+    const end = await fetchMem(server.port);
     result.rss = [before.rss, open.rss, end.rss];
     result.heap = [before.heap, open.heap, end.heap];
     result.rssHoldMin = lo;
@@ -486,11 +309,6 @@ function mb(bytes: number): string {
 function signedKb(bytes: number): string {
   if (!Number.isFinite(bytes)) return "—";
   return `${bytes >= 0 ? "+" : "−"}${(Math.abs(bytes) / _KIB).toFixed(2)} KB`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
-  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
 function report(servers: readonly ServerDef[], results: Record<string, SoakResult>): string {
@@ -547,11 +365,6 @@ function report(servers: readonly ServerDef[], results: Record<string, SoakResul
 
 // ---------------------------------------------------------------- main
 
-function flag(name: string): string | undefined {
-  const prefix = `--${name}=`;
-  return Deno.args.find((a) => a.startsWith(prefix))?.slice(prefix.length);
-}
-
 async function main(): Promise<number> {
   for (const arg of Deno.args) {
     if (!/^--(sessions|seconds|concurrency|servers|json)=.+$/.test(arg)) {
@@ -568,7 +381,7 @@ async function main(): Promise<number> {
     console.error("--sessions, --seconds and --concurrency must be positive");
     return 2;
   }
-  const taskset = (await output("taskset", ["-c", "0", "echo", "ok"])) === "ok";
+  const taskset = await hasTaskset();
   const bun = await output("bun", ["--version"]);
   let servers = SERVERS.filter((s) => only === undefined || only.includes(s.name));
   if (!bun && servers.some((s) => s.runtime === "bun")) {
@@ -597,12 +410,13 @@ async function main(): Promise<number> {
     const hardMs = (seconds + 90) * 1000;
     let result: SoakResult;
     try {
-      result = await timeout(
+      const done = await timeout(
         soakOne(def, sessions, seconds, concurrency, taskset),
         hardMs,
-        undefined as unknown as SoakResult,
+        undefined,
       );
-      if (result === undefined) throw new SoakFailure(`no result in ${hardMs} ms`);
+      if (done === undefined) throw new SoakFailure(`no result in ${hardMs} ms`);
+      result = done;
     } catch (error) {
       killAll();
       result = { ok: false, error: String(error) } as SoakResult;
@@ -627,18 +441,4 @@ async function main(): Promise<number> {
   return Object.values(results).every((r) => r.ok) ? 0 : 1;
 }
 
-if (import.meta.main) {
-  const stop = () => {
-    killAll();
-    Deno.exit(130);
-  };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  let code = 1;
-  try {
-    code = await main();
-  } finally {
-    killAll();
-  }
-  Deno.exit(code);
-}
+if (import.meta.main) await runMain(main);

@@ -3,6 +3,7 @@
  * and gives tests WebSocket clients that wait on events, never on sleeps.
  */
 import { decodeFrame } from "../mod.ts";
+import { spawnChild, timeout } from "./_child.ts";
 import type { TestEvent } from "./fixtures/app.ts";
 
 /** A runtime the conformance suite runs on. */
@@ -57,39 +58,18 @@ export async function startFixture(runtime: Runtime): Promise<Fixture> {
       new URL("serve_deno.ts", _FIXTURES).pathname,
     ]
     : [...await bunCommand(), new URL("serve_bun.ts", _FIXTURES).pathname];
-  const child = new Deno.Command(command[0], {
-    args: command.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  let first: string | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${runtime} fixture did not start in 30 s`)), 30_000);
-  });
-  try {
-    while (first === undefined) {
-      const { value, done } = await Promise.race([lines.read(), timeout]);
-      if (done) throw new Error(`${runtime} fixture exited before printing its ports`);
-      buffered += value;
-      const end = buffered.indexOf("\n");
-      if (end >= 0) first = buffered.slice(0, end);
-    }
-  } catch (error) {
-    clearTimeout(timer);
-    child.kill("SIGKILL");
-    await child.status;
-    await lines.cancel();
-    throw error;
+  const child = spawnChild(command);
+  // undefined: no line in time; null: stdout ended first.
+  const first = await timeout(child.first, 30_000, undefined);
+  if (first === undefined || first === null) {
+    child.kill();
+    await child.wait(0);
+    throw new Error(
+      first === undefined
+        ? `${runtime} fixture did not start in 30 s`
+        : `${runtime} fixture exited before printing its ports`,
+    );
   }
-  clearTimeout(timer);
-  // Keep draining stdout so the child never blocks on a full pipe.
-  const drained = (async () => {
-    while (!(await lines.read()).done) { /* discard */ }
-  })();
   const ports: Record<string, number> = JSON.parse(first).ports;
   const base = (app: string) => {
     const port = ports[app];
@@ -112,17 +92,42 @@ export async function startFixture(runtime: Runtime): Promise<Fixture> {
       );
       return fixture.ctl<TestEvent>(app, `/ctl/wait?${query}`);
     },
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
-      await child.status;
-      await drained;
-    },
+    stop: () => child.stop(),
   };
   return fixture;
+}
+
+/**
+ * What a client waits on: something arrived, or its deadline passed. A
+ * client's reader calls {@linkcode Wakeup.wake} on every event, and its
+ * waiting loop re-checks its condition after each {@linkcode Wakeup.sleep}.
+ */
+export class Wakeup {
+  #wake: (() => void) | undefined;
+
+  /** Ends the current {@linkcode Wakeup.sleep}, if one is under way. */
+  wake(): void {
+    this.#wake?.();
+  }
+
+  /**
+   * Resolves at the next {@linkcode Wakeup.wake} or at `deadline`, whichever
+   * comes first; the timer is cleared either way.
+   *
+   * @param deadline A `Date.now()` time.
+   */
+  async sleep(deadline: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        timer = setTimeout(resolve, deadline - Date.now());
+      });
+    } finally {
+      clearTimeout(timer);
+      this.#wake = undefined;
+    }
+  }
 }
 
 /** A received message: a parsed envelope for text, bytes for binary. */
@@ -145,7 +150,7 @@ export class Client {
   /** Resolves with the close event's code and reason. */
   readonly closed: Promise<{ code: number; reason: string }>;
   #cursor = 0;
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
 
   constructor(url: string, protocols?: string[]) {
     const socket = this.socket = new WebSocket(url, protocols);
@@ -158,7 +163,7 @@ export class Client {
     this.closed = new Promise((resolve) => {
       socket.addEventListener("close", (e) => {
         resolve({ code: e.code, reason: e.reason });
-        this.#wake?.();
+        this.#wakeup.wake();
       });
     });
     socket.addEventListener("error", () => {});
@@ -166,7 +171,7 @@ export class Client {
       this.frames++;
       if (typeof e.data === "string") this.received.push(...decodeFrame(e.data));
       else this.received.push({ binary: new Uint8Array(e.data as ArrayBuffer) });
-      this.#wake?.();
+      this.#wakeup.wake();
     });
   }
 
@@ -189,26 +194,16 @@ export class Client {
    */
   async next(match: (m: Received) => boolean = () => true, ms = 10_000): Promise<Received> {
     const deadline = Date.now() + ms;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      while (true) {
-        while (this.#cursor < this.received.length) {
-          const m = this.received[this.#cursor++];
-          if (match(m)) return m;
-        }
-        if (this.socket.readyState === WebSocket.CLOSED) {
-          throw new Error("Socket closed while waiting for a message");
-        }
-        if (Date.now() >= deadline) throw new Error(`No matching message in ${ms} ms`);
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          timer = setTimeout(resolve, deadline - Date.now());
-        });
-        clearTimeout(timer);
+    while (true) {
+      while (this.#cursor < this.received.length) {
+        const m = this.received[this.#cursor++];
+        if (match(m)) return m;
       }
-    } finally {
-      clearTimeout(timer);
-      this.#wake = undefined;
+      if (this.socket.readyState === WebSocket.CLOSED) {
+        throw new Error("Socket closed while waiting for a message");
+      }
+      if (Date.now() >= deadline) throw new Error(`No matching message in ${ms} ms`);
+      await this.#wakeup.sleep(deadline);
     }
   }
 

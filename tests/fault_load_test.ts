@@ -16,7 +16,10 @@ import {
   startFixture,
   StuckClient,
   tryUpgrade,
+  Wakeup,
 } from "./_harness.ts";
+import { pool } from "./_pool.ts";
+import { connectRaw, FrameParser, maskFrame, writeAll } from "./_raw_ws.ts";
 import type { TestEvent } from "./fixtures/app.ts";
 import type { MemorySample, StreamTotals } from "./fixtures/ctl_load.ts";
 
@@ -34,10 +37,12 @@ const _decoder = new TextDecoder();
  */
 class RawSocket {
   readonly #conn: Deno.TcpConn;
-  #carry: Uint8Array | undefined;
+  readonly #parser = new FrameParser((opcode, _fin, _masked, data, start, stop) =>
+    this.#frame(opcode, data, start, stop)
+  );
   #reading: Promise<void>;
   #writing: Promise<void> = Promise.resolve();
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   #dropped = false;
   /** Messages that are not stream messages, decoded. */
   readonly received: { topic: string; data: unknown }[] = [];
@@ -61,42 +66,8 @@ class RawSocket {
 
   /** Connects and completes the handshake; throws if not upgraded. */
   static async connect(url: string, protocol?: string): Promise<RawSocket> {
-    const { hostname, port, pathname, search } = new URL(url);
-    const conn = await Deno.connect({ hostname, port: Number(port) });
-    try {
-      await _writeAll(
-        conn,
-        _encoder.encode(
-          `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
-            "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
-            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
-            (protocol === undefined ? "" : `Sec-WebSocket-Protocol: ${protocol}\r\n`) + "\r\n",
-        ),
-      );
-      let head = new Uint8Array(0);
-      const buffer = new Uint8Array(4096);
-      for (;;) {
-        const n = await conn.read(buffer);
-        if (n === null) throw new Error("Closed during the handshake");
-        const grown = new Uint8Array(head.length + n);
-        grown.set(head);
-        grown.set(buffer.subarray(0, n), head.length);
-        head = grown;
-        const end = _blankLine(head);
-        if (end < 0) continue;
-        const text = _decoder.decode(head.subarray(0, end));
-        if (!text.startsWith("HTTP/1.1 101")) {
-          throw new Error(`Handshake refused: ${text.split("\r\n")[0]}`);
-        }
-        if (protocol !== undefined && !text.toLowerCase().includes(protocol)) {
-          throw new Error(`Subprotocol ${protocol} not accepted: ${text}`);
-        }
-        return new RawSocket(conn, head.slice(end + 4));
-      }
-    } catch (error) {
-      conn.close();
-      throw error;
-    }
+    const { conn, leftover } = await connectRaw(url, { protocol });
+    return new RawSocket(conn, leftover);
   }
 
   /** Stream messages received in this run. */
@@ -120,20 +91,10 @@ class RawSocket {
   /** Waits until `done()` holds; fails after `ms` or once the connection ended. */
   async until(done: () => boolean, ms: number, what: string): Promise<void> {
     const deadline = Date.now() + ms;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      while (!done()) {
-        if (this.ended) throw new Error(`Connection ended while waiting for ${what}`);
-        if (Date.now() >= deadline) throw new Error(`No ${what} in ${ms} ms`);
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          timer = setTimeout(resolve, deadline - Date.now());
-        });
-        clearTimeout(timer);
-      }
-    } finally {
-      clearTimeout(timer);
-      this.#wake = undefined;
+    while (!done()) {
+      if (this.ended) throw new Error(`Connection ended while waiting for ${what}`);
+      if (Date.now() >= deadline) throw new Error(`No ${what} in ${ms} ms`);
+      await this.#wakeup.sleep(deadline);
     }
   }
 
@@ -172,8 +133,8 @@ class RawSocket {
   }
 
   #send(payload: Uint8Array, opcode: number): Promise<void> {
-    const frame = _mask(payload, opcode);
-    this.#writing = this.#writing.then(() => _writeAll(this.#conn, frame)).catch(() => {});
+    const frame = maskFrame(payload, opcode);
+    this.#writing = this.#writing.then(() => writeAll(this.#conn, frame)).catch(() => {});
     return this.#writing;
   }
 
@@ -189,48 +150,23 @@ class RawSocket {
       // closed under the read, or reset by the peer
     } finally {
       this.ended = true;
-      this.#wake?.();
+      this.#wakeup.wake();
     }
   }
 
   #feed(chunk: Uint8Array, length: number): void {
-    let data = chunk;
-    let end = length;
-    if (this.#carry !== undefined) {
-      data = new Uint8Array(this.#carry.length + length);
-      data.set(this.#carry);
-      data.set(chunk.subarray(0, length), this.#carry.length);
-      end = data.length;
-      this.#carry = undefined;
+    this.#parser.push(chunk, length);
+    this.#wakeup.wake();
+  }
+
+  #frame(opcode: number, data: Uint8Array, start: number, stop: number): void {
+    if (opcode === 0x1) {
+      this.#text(data, start, stop);
+    } else if (opcode === 0x8) {
+      this.closeCode = stop - start >= 2 ? (data[start] << 8) | data[start + 1] : 1005;
+    } else if (opcode === 0x9) {
+      this.#send(data.slice(start, stop), 0xa);
     }
-    let at = 0;
-    while (at + 2 <= end) {
-      const opcode = data[at] & 0x0f;
-      let size = data[at + 1] & 0x7f;
-      let header = 2;
-      if (size === 126) {
-        if (at + 4 > end) break;
-        size = (data[at + 2] << 8) | data[at + 3];
-        header = 4;
-      } else if (size === 127) {
-        if (at + 10 > end) break;
-        size = data[at + 6] * 2 ** 24 + ((data[at + 7] << 16) | (data[at + 8] << 8) | data[at + 9]);
-        header = 10;
-      }
-      const start = at + header;
-      const stop = start + size;
-      if (stop > end) break;
-      if (opcode === 0x1) {
-        this.#text(data, start, stop);
-      } else if (opcode === 0x8) {
-        this.closeCode = size >= 2 ? (data[start] << 8) | data[start + 1] : 1005;
-      } else if (opcode === 0x9) {
-        this.#send(data.slice(start, stop), 0xa);
-      }
-      at = stop;
-    }
-    if (at < end) this.#carry = data.slice(at, end);
-    this.#wake?.();
   }
 
   /** One text frame: stream messages counted on a fast path, the rest decoded. */
@@ -298,61 +234,7 @@ function _streamSeq(data: Uint8Array, at: number, stop: number, size: number): n
   return end;
 }
 
-function _mask(payload: Uint8Array, opcode: number): Uint8Array {
-  const length = payload.length;
-  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = new Uint8Array(header + 4 + length);
-  frame[0] = 0x80 | opcode;
-  if (header === 2) {
-    frame[1] = 0x80 | length;
-  } else if (header === 4) {
-    frame[1] = 0x80 | 126;
-    frame[2] = length >> 8;
-    frame[3] = length & 0xff;
-  } else {
-    frame[1] = 0x80 | 127;
-    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
-  }
-  const mask = crypto.getRandomValues(new Uint8Array(4));
-  frame.set(mask, header);
-  for (let i = 0; i < length; i++) frame[header + 4 + i] = payload[i] ^ mask[i & 3];
-  return frame;
-}
-
-async function _writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-}
-
-function _blankLine(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
-      return i;
-    }
-  }
-  return -1;
-}
-
 // ---------------------------------------------------------------- helpers
-
-/** Runs `task(i)` for i in [0, n), at most `limit` at a time; the first failure fails all. */
-async function pool<T>(n: number, limit: number, task: (i: number) => Promise<T>): Promise<T[]> {
-  const results: T[] = new Array(n);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (next < n && !failed) {
-      const i = next++;
-      try {
-        results[i] = await task(i);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(n, limit) }, worker));
-  return results;
-}
 
 function mib(bytes: number): string {
   return `${(bytes / MiB).toFixed(2)} MiB`;

@@ -12,7 +12,8 @@
  * Set `SWITCHBOARD_FAULTS_PRINT=1` to print what was observed.
  */
 import assert from "node:assert/strict";
-import { Client, type Fixture, type Runtime, startFixture } from "./_harness.ts";
+import { Client, type Fixture, type Runtime, startFixture, Wakeup } from "./_harness.ts";
+import { connectRaw, FrameParser, writeAll } from "./_raw_ws.ts";
 import type { TestEvent } from "./fixtures/app.ts";
 
 /**
@@ -284,9 +285,12 @@ function closeFrame(code: number, reason = ""): Uint8Array {
 class RawClient {
   readonly #conn: Deno.TcpConn;
   #pump: Promise<void> | undefined;
-  #pending = new Uint8Array(0);
+  readonly #parser = new FrameParser((opcode, fin, masked, data, start, stop) => {
+    if (masked) throw new Error("The server sent a masked frame");
+    this.#frame(opcode, fin, data.subarray(start, stop));
+  });
   #fragments: Uint8Array[] = [];
-  #wake: (() => void) | undefined;
+  readonly #wakeup = new Wakeup();
   /** Text messages received. */
   readonly texts: string[] = [];
   pongs = 0;
@@ -303,34 +307,11 @@ class RawClient {
 
   /** Connects and upgrades; the rest of the bytes are parsed as frames. */
   static async connect(url: string): Promise<RawClient> {
-    const { hostname, port, pathname, search } = new URL(url);
-    const conn = await Deno.connect({ hostname, port: Number(port) });
-    await conn.write(enc.encode(
-      `GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-    ));
-    let head: Uint8Array = new Uint8Array(0);
-    const chunk = new Uint8Array(4096);
-    for (;;) {
-      const n = await conn.read(chunk);
-      if (n === null) {
-        conn.close();
-        throw new Error("Connection closed during the handshake");
-      }
-      head = _concat(head, chunk.subarray(0, n));
-      const end = _indexOfHeadEnd(head);
-      if (end < 0) continue;
-      const status = new TextDecoder().decode(head.subarray(0, end)).split("\r\n")[0];
-      if (!status.startsWith("HTTP/1.1 101")) {
-        conn.close();
-        throw new Error(`Handshake refused: ${status}`);
-      }
-      const client = new RawClient(conn);
-      client.#feed(head.subarray(end + 4));
-      client.#pump = client.#read();
-      return client;
-    }
+    const { conn, leftover } = await connectRaw(url);
+    const client = new RawClient(conn);
+    client.#feed(leftover);
+    client.#pump = client.#read();
+    return client;
   }
 
   async #read(): Promise<void> {
@@ -345,34 +326,12 @@ class RawClient {
       // reset by the peer, or closed here: either way, ended
     }
     this.ended = true;
-    this.#wake?.();
+    this.#wakeup.wake();
   }
 
   #feed(bytes: Uint8Array): void {
-    let buf = this.#pending.length === 0 ? bytes.slice() : _concat(this.#pending, bytes);
-    for (;;) {
-      if (buf.length < 2) break;
-      const opcode = buf[0] & 0x0f;
-      const fin = (buf[0] & 0x80) !== 0;
-      let length = buf[1] & 0x7f;
-      let at = 2;
-      if (length === 126) {
-        if (buf.length < 4) break;
-        length = (buf[2] << 8) | buf[3];
-        at = 4;
-      } else if (length === 127) {
-        if (buf.length < 10) break;
-        length = Number(new DataView(buf.buffer, buf.byteOffset).getBigUint64(2));
-        at = 10;
-      }
-      if (buf[1] & 0x80) throw new Error("The server sent a masked frame");
-      if (buf.length < at + length) break;
-      const payload = buf.subarray(at, at + length);
-      buf = buf.subarray(at + length);
-      this.#frame(opcode, fin, payload);
-    }
-    this.#pending = buf.slice();
-    this.#wake?.();
+    this.#parser.push(bytes);
+    this.#wakeup.wake();
   }
 
   #frame(opcode: number, fin: boolean, payload: Uint8Array): void {
@@ -402,20 +361,8 @@ class RawClient {
   /** Waits until `done()` holds, the connection ends, or `ms` pass; returns `done()`. */
   async until(done: () => boolean, ms: number): Promise<boolean> {
     const deadline = Date.now() + ms;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      while (!done() && !this.ended && Date.now() < deadline) {
-        await new Promise<void>((resolve) => {
-          this.#wake = resolve;
-          timer = setTimeout(resolve, deadline - Date.now());
-        });
-        clearTimeout(timer);
-      }
-      return done();
-    } finally {
-      clearTimeout(timer);
-      this.#wake = undefined;
-    }
+    while (!done() && !this.ended && Date.now() < deadline) await this.#wakeup.sleep(deadline);
+    return done();
   }
 
   /** Waits for the next text message whose topic is `topic`. */
@@ -434,9 +381,8 @@ class RawClient {
 
   /** Writes bytes; `false` if the connection was already gone. */
   async write(...frames: Uint8Array[]): Promise<void> {
-    const bytes = _concat(...frames);
     try {
-      for (let at = 0; at < bytes.length;) at += await this.#conn.write(bytes.subarray(at));
+      await writeAll(this.#conn, _concat(...frames));
     } catch {
       // the server closed first; what it sent says why
     }
@@ -467,15 +413,6 @@ function _concat(...parts: Uint8Array[]): Uint8Array {
     at += part.length;
   }
   return out;
-}
-
-function _indexOfHeadEnd(bytes: Uint8Array): number {
-  for (let i = 0; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
-      return i;
-    }
-  }
-  return -1;
 }
 
 // ---------------------------------------------------------------- the run

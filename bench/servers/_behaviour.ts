@@ -60,3 +60,58 @@ export function fanoutRequest(data: unknown): FanoutRequest {
   }
   return { count: count as number, size: size as number };
 }
+
+/** The little of a WebSocket that answers an echo. */
+export interface EchoTarget {
+  send(text: string): unknown;
+}
+
+/**
+ * The text-message side of the raw servers (`raw_deno.ts`, `raw_bun.ts`,
+ * `native_bun.ts`), which differ only in how a tick reaches the room.
+ *
+ * @param publish Sends one serialized tick to every member of {@linkcode ROOM}.
+ * @returns A handler of one text message from `socket`: an echo is answered
+ * on `socket`; a fan-out request publishes its ticks, each serialized once.
+ * @throws {SyntaxError} (from the handler) If the text is not JSON.
+ * @throws {TypeError} (from the handler) If a fan-out request is invalid.
+ */
+export function textHandler(
+  publish: (text: string) => void,
+): (socket: EchoTarget, text: string) => void {
+  return (socket, text) => {
+    const envelope = JSON.parse(text);
+    if (envelope.topic === "echo") {
+      socket.send(JSON.stringify({ topic: "echo", data: envelope.data }));
+    } else if (envelope.topic === "fanout") {
+      const { count, size } = fanoutRequest(envelope.data);
+      const pad = tickPad(size);
+      for (let seq = 0; seq < count; seq++) {
+        publish(JSON.stringify({ topic: "tick", data: { seq, pad } }));
+      }
+    }
+  };
+}
+
+/** What `GET /mem` answers. */
+export interface MemReport {
+  /** The process's RSS, in bytes, after a GC. */
+  rss: number;
+  /** The JS heap in use, in bytes, after a GC. */
+  heap: number;
+  /** Sessions in {@linkcode ROOM}. */
+  members: number;
+}
+
+/**
+ * Asks a server under test for its memory (`GET /mem`).
+ *
+ * @param port The server's port on 127.0.0.1.
+ * @returns What it answered.
+ * @throws {Error} If it did not answer 200.
+ */
+export async function fetchMem(port: number): Promise<MemReport> {
+  const response = await fetch(`http://127.0.0.1:${port}/mem`);
+  if (!response.ok) throw new Error(`GET /mem answered ${response.status}`);
+  return await response.json();
+}

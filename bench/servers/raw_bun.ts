@@ -5,80 +5,26 @@
  *
  * `bun bench/servers/raw_bun.ts`
  */
-import { fanoutRequest, tickPad, TOKEN } from "./_behaviour.ts";
+import { textHandler } from "./_behaviour.ts";
+import { benchFetch, type BenchWs, serve } from "./_bun.ts";
 
-interface Ws {
-  readonly data: { publisher: boolean };
-  send(data: string): number;
-}
-declare const Bun: {
-  serve(options: {
-    port: number;
-    hostname: string;
-    fetch(
-      request: Request,
-      server: { upgrade(request: Request, options: { data: unknown }): boolean },
-    ): Response | undefined;
-    websocket: {
-      open(ws: Ws): void;
-      close(ws: Ws): void;
-      message(ws: Ws, message: string | Uint8Array): void;
-    };
-  }): { port: number };
-  gc(force: boolean): void;
-};
-declare const process: {
-  on(signal: string, fn: () => void): void;
-  exit(code: number): never;
-  memoryUsage(): { rss: number; heapUsed: number };
-};
+const room = new Set<BenchWs>();
 
-const room = new Set<Ws>();
+const onText = textHandler((text) => {
+  for (const socket of room) socket.send(text);
+});
 
-const http = Bun.serve({
-  port: 0,
-  hostname: "127.0.0.1",
-  fetch(request, server) {
-    const url = new URL(request.url);
-    if (url.pathname === "/mem") {
-      Bun.gc(true);
-      const { rss, heapUsed } = process.memoryUsage();
-      return Response.json({ rss, heap: heapUsed, members: room.size });
-    }
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return new Response("Upgrade Required", { status: 426 });
-    }
-    if (url.searchParams.get("token") !== TOKEN) {
-      return new Response("Unauthorized", { status: 401 });
-    }
-    const data = { publisher: url.searchParams.has("pub") };
-    return server.upgrade(request, { data })
-      ? undefined
-      : new Response("Bad WebSocket handshake", { status: 400 });
-  },
+serve({
+  fetch: benchFetch(() => room.size),
   websocket: {
-    open(ws) {
+    open(ws: BenchWs) {
       if (!ws.data.publisher) room.add(ws);
     },
-    close(ws) {
+    close(ws: BenchWs) {
       room.delete(ws);
     },
-    message(ws, message) {
-      if (typeof message !== "string") return;
-      const envelope = JSON.parse(message);
-      if (envelope.topic === "echo") {
-        ws.send(JSON.stringify({ topic: "echo", data: envelope.data }));
-      } else if (envelope.topic === "fanout") {
-        const { count, size } = fanoutRequest(envelope.data);
-        const pad = tickPad(size);
-        for (let seq = 0; seq < count; seq++) {
-          const text = JSON.stringify({ topic: "tick", data: { seq, pad } });
-          for (const socket of room) socket.send(text);
-        }
-      }
+    message(ws: BenchWs, message: string | Uint8Array) {
+      if (typeof message === "string") onText(ws, message);
     },
   },
 });
-console.log(JSON.stringify({ port: http.port }));
-
-process.on("SIGTERM", () => process.exit(0));

@@ -5,11 +5,11 @@
  *
  * `deno run --allow-net --v8-flags=--expose-gc bench/servers/raw_deno.ts`
  */
-import { fanoutRequest, tickPad, TOKEN } from "./_behaviour.ts";
+import { textHandler, TOKEN } from "./_behaviour.ts";
+import { memoryAfterGc, serve } from "./_deno.ts";
 
 const room = new Set<WebSocket>();
 const publishers = new WeakSet<WebSocket>();
-const gc = (globalThis as { gc?: () => void }).gc;
 
 function onOpen(this: WebSocket): void {
   if (!publishers.has(this)) room.add(this);
@@ -19,32 +19,18 @@ function onClose(this: WebSocket): void {
   room.delete(this);
 }
 
+const onText = textHandler((text) => {
+  for (const socket of room) socket.send(text);
+});
+
 function onMessage(this: WebSocket, event: MessageEvent): void {
-  if (typeof event.data !== "string") return;
-  const message = JSON.parse(event.data);
-  if (message.topic === "echo") {
-    this.send(JSON.stringify({ topic: "echo", data: message.data }));
-  } else if (message.topic === "fanout") {
-    const { count, size } = fanoutRequest(message.data);
-    const pad = tickPad(size);
-    for (let seq = 0; seq < count; seq++) {
-      const text = JSON.stringify({ topic: "tick", data: { seq, pad } });
-      for (const socket of room) socket.send(text);
-    }
-  }
+  if (typeof event.data === "string") onText(this, event.data);
 }
 
-Deno.serve({
-  port: 0,
-  hostname: "127.0.0.1",
-  onListen({ port }) {
-    console.log(JSON.stringify({ port }));
-  },
-}, (request) => {
+serve((request) => {
   const url = new URL(request.url);
   if (url.pathname === "/mem") {
-    gc?.();
-    const { rss, heapUsed } = Deno.memoryUsage();
+    const { rss, heapUsed } = memoryAfterGc();
     return Response.json({ rss, heap: heapUsed, members: room.size });
   }
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -58,5 +44,3 @@ Deno.serve({
   socket.onmessage = onMessage;
   return response;
 });
-
-Deno.addSignalListener("SIGTERM", () => Deno.exit(0));

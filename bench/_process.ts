@@ -1,0 +1,175 @@
+/**
+ * What the two end-to-end harnesses (`load.ts` and `soak.ts`) share: the
+ * child processes they start (a server under test from `servers/`, the load
+ * client), pinned to a core with `taskset` where it exists and all killed
+ * at the end, also on failure or Ctrl-C; their command line; and the
+ * Markdown table they print.
+ *
+ * @module
+ */
+import { type Child, spawnChild, timeout } from "../tests/_child.ts";
+
+// The harnesses bound every wait with it too; one import for them.
+export { timeout };
+
+/** A server under test: a script in `bench/servers/`. */
+export interface ServerDef {
+  /** The column's name. */
+  readonly name: string;
+  readonly runtime: "deno" | "bun";
+  /** `bench/servers/<script>.ts`. */
+  readonly script: string;
+}
+
+/** A server under test, started and listening. */
+export interface RunningServer {
+  readonly port: number;
+  /** On Linux, taskset execs the runtime: this is the server's pid. */
+  readonly pid: number;
+  /** `SIGTERM`, then `SIGKILL` after 3 s; resolves once it exited. */
+  stop(): Promise<void>;
+}
+
+const _children = new Set<Child>();
+
+/**
+ * Spawns a child that {@linkcode killAll} kills.
+ *
+ * @param command The program and its arguments.
+ * @returns The running child.
+ */
+export function spawn(command: readonly string[]): Child {
+  const child = spawnChild(command);
+  _children.add(child);
+  child.process.status.finally(() => _children.delete(child));
+  return child;
+}
+
+/** Kills every child still running, with `SIGKILL`. */
+export function killAll(): void {
+  for (const child of _children) child.kill();
+  _children.clear();
+}
+
+/**
+ * Runs a command and returns its stdout, trimmed; `""` if it cannot run.
+ *
+ * @param command The program.
+ * @param args Its arguments.
+ * @returns What it printed.
+ */
+export async function output(command: string, args: string[]): Promise<string> {
+  try {
+    const { stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
+    return new TextDecoder().decode(stdout).trim();
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Whether `taskset` exists and may pin to core 0.
+ *
+ * @returns `true` if it does.
+ */
+export async function hasTaskset(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command("taskset", {
+      args: ["-c", "0", "true"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `command`, run through `taskset -c <core>` if `taskset` is true.
+ *
+ * @param taskset What {@linkcode hasTaskset} said.
+ * @param core The core to pin to.
+ * @param command The program and its arguments.
+ * @returns The command to spawn.
+ */
+export function pinned(taskset: boolean, core: number, command: string[]): string[] {
+  return taskset ? ["taskset", "-c", String(core), ...command] : command;
+}
+
+const _here = new URL(".", import.meta.url);
+
+/**
+ * Starts a server under test fresh, pinned to core 0, and waits (15 s at
+ * most) for its first line, `{"port":N}`.
+ *
+ * @param def The server.
+ * @param taskset What {@linkcode hasTaskset} said.
+ * @returns The running server.
+ * @throws {Error} If it printed no port in time; it is stopped then.
+ */
+export async function startServer(def: ServerDef, taskset: boolean): Promise<RunningServer> {
+  const script = new URL(`servers/${def.script}.ts`, _here).pathname;
+  const command = def.runtime === "deno"
+    ? [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script]
+    : ["bun", script];
+  const child = spawn(pinned(taskset, 0, command));
+  const stop = () => child.stop(3000);
+  const line = await timeout(child.first, 15_000, null);
+  let port: number | undefined;
+  try {
+    port = JSON.parse(line ?? "").port;
+  } catch {
+    // not JSON
+  }
+  if (typeof port !== "number") {
+    await stop();
+    throw new Error(`${def.name} did not print {"port":N} (got ${JSON.stringify(line)})`);
+  }
+  return { port, pid: child.process.pid, stop };
+}
+
+/**
+ * The value of `--name=value` on the command line.
+ *
+ * @param name The flag's name.
+ * @returns Its value, or `undefined` if it was not given.
+ */
+export function flag(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return Deno.args.find((a) => a.startsWith(prefix))?.slice(prefix.length);
+}
+
+/**
+ * A Markdown table.
+ *
+ * @param header The header cells.
+ * @param rows The rows' cells.
+ * @returns The table's lines.
+ */
+export function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/**
+ * Runs a harness's `main` and exits with the status it returns; every child
+ * is killed at the end, and on `SIGINT` or `SIGTERM` (exit status 130).
+ *
+ * @param main The harness; resolves with the exit status.
+ */
+export async function runMain(main: () => Promise<number>): Promise<never> {
+  const stop = () => {
+    killAll();
+    Deno.exit(130);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  let code = 1;
+  try {
+    code = await main();
+  } finally {
+    killAll();
+  }
+  Deno.exit(code);
+}

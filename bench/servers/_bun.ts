@@ -1,0 +1,87 @@
+/**
+ * What the Bun servers under test share: the little of Bun's globals they
+ * use (typed here, so that no `bun-types` is needed), how they listen and
+ * read memory, and the HTTP side of the two that use `Bun.serve` directly.
+ * Behaviour: see `_behaviour.ts`.
+ */
+import { TOKEN } from "./_behaviour.ts";
+
+/** A Bun `ServerWebSocket`, with the data the upgrade gave it. */
+export interface BenchWs {
+  readonly data: { publisher: boolean };
+  send(data: string): number;
+  subscribe(topic: string): void;
+}
+
+/** What `Bun.serve` returns, as far as the servers use it. */
+export interface BunServer {
+  readonly port: number;
+  publish(topic: string, data: string): number;
+}
+
+type _Fetch = (
+  request: Request,
+  server: { upgrade(request: Request, options: { data: unknown }): boolean },
+) => Response | undefined;
+
+declare const Bun: {
+  serve(options: { port: number; hostname: string } & Record<string, unknown>): BunServer;
+  gc(force: boolean): void;
+};
+declare const process: {
+  on(signal: string, fn: () => void): void;
+  exit(code: number): never;
+  memoryUsage(): { rss: number; heapUsed: number };
+};
+
+/**
+ * Forces a full GC and reads the process's memory.
+ *
+ * @returns The RSS and the JS heap in use, in bytes.
+ */
+export function memoryAfterGc(): { rss: number; heapUsed: number } {
+  Bun.gc(true);
+  return process.memoryUsage();
+}
+
+/**
+ * `Bun.serve(options)` on 127.0.0.1 on a free port; prints `{"port":N}` as
+ * the first line, and exits on SIGTERM.
+ *
+ * @param options `fetch` and `websocket`.
+ * @returns Bun's server.
+ */
+export function serve(options: object): BunServer {
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", ...options });
+  console.log(JSON.stringify({ port: server.port }));
+  process.on("SIGTERM", () => process.exit(0));
+  return server;
+}
+
+/**
+ * The HTTP side of the servers that use `Bun.serve` directly: `GET /mem`,
+ * 426 for anything that is not an upgrade, 401 without the token, else the
+ * upgrade with `{ publisher }` as the socket's data.
+ *
+ * @param members How many sessions are in the room, for `GET /mem`.
+ * @returns The `fetch` handler.
+ */
+export function benchFetch(members: () => number): _Fetch {
+  return (request, server) => {
+    const url = new URL(request.url);
+    if (url.pathname === "/mem") {
+      const { rss, heapUsed } = memoryAfterGc();
+      return Response.json({ rss, heap: heapUsed, members: members() });
+    }
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("Upgrade Required", { status: 426 });
+    }
+    if (url.searchParams.get("token") !== TOKEN) {
+      return new Response("Unauthorized", { status: 401 });
+    }
+    const data = { publisher: url.searchParams.has("pub") };
+    return server.upgrade(request, { data })
+      ? undefined
+      : new Response("Bad WebSocket handshake", { status: 400 });
+  };
+}
