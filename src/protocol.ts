@@ -34,10 +34,18 @@ export function encodeEnvelope(topic: string, data: unknown): string {
     throw new TypeError(`Cannot encode envelope: topic must be a string, got ${typeof topic}`);
   }
   const json = JSON.stringify(data);
+  if (topic !== _lastTopic) {
+    _lastQuoted = JSON.stringify(topic);
+    _lastTopic = topic;
+  }
   return json === undefined
-    ? `{"topic":${JSON.stringify(topic)}}`
-    : `{"topic":${JSON.stringify(topic)},"data":${json}}`;
+    ? `{"topic":${_lastQuoted}}`
+    : `{"topic":${_lastQuoted},"data":${json}}`;
 }
+
+// Most sends repeat the topic of the one before: its JSON is kept.
+let _lastTopic = "";
+let _lastQuoted = '""';
 
 /**
  * Decodes the JSON text of an envelope, refusing anything else.

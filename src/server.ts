@@ -517,7 +517,7 @@ export class Server<
       invalidMessage: _oneOf("invalidMessage", options.invalidMessage ?? "reply", _INVALID),
       closeTimeout: _limit("closeTimeout", options.closeTimeout ?? 5000, 0),
       validate: options.validate,
-      rate: rateLimit === false ? 0 : _positive("rateLimit.rate", rateLimit.rate) / 1000,
+      rate: rateLimit === false ? 0 : _positive("rateLimit.rate", rateLimit.rate),
       burst: rateLimit === false
         ? 0
         : _limit("rateLimit.burst", rateLimit.burst ?? rateLimit.rate, 1),

@@ -111,7 +111,7 @@ export interface SessionHost<Ctx, In extends object, Out extends object> {
   readonly invalidMessage: "reply" | "close" | "ignore";
   readonly closeTimeout: number;
   readonly validate: ((envelope: Envelope) => boolean) | undefined;
-  /** Tokens per millisecond; 0 disables the rate limit. */
+  /** Tokens per second, i.e. thousandths of a token per millisecond; 0 disables the limit. */
   readonly rate: number;
   readonly burst: number;
   readonly rateLimitCloseAfter: number;
@@ -226,7 +226,9 @@ class _Rare {
 
 /** A session's inbound state: its token bucket and its async handlers. */
 class _Inbound {
+  /** Thousandths of a token. */
   tokens: number;
+  /** Whole milliseconds. */
   refilledAt: number;
   rejectedRun = 0;
   inflight = 0;
@@ -774,7 +776,10 @@ export class Session<
         return;
       }
     }
-    const inbound = this.#in ??= new _Inbound(host.burst, host.rate > 0 ? host.now() : 0);
+    const inbound = this.#in ??= new _Inbound(
+      host.burst * 1000,
+      host.rate > 0 ? Math.floor(host.now()) : 0,
+    );
     if (host.rate > 0 && !this.#takeToken(inbound)) return;
     if (inbound.inflight >= host.maxConcurrentHandlers || (inbound.backlog?.length ?? 0) > 0) {
       this.#wait(inbound, data);
@@ -806,11 +811,14 @@ export class Session<
   /** Takes a token from the session's bucket; `false` if the message is rejected. */
   #takeToken(inbound: _Inbound): boolean {
     const host = this.#host;
-    const now = host.now();
-    inbound.tokens = Math.min(host.burst, inbound.tokens + (now - inbound.refilledAt) * host.rate);
+    // In thousandths of a token and whole milliseconds: small integers, so
+    // the engine keeps them unboxed and a message allocates nothing here.
+    const now = Math.floor(host.now());
+    const refill = Math.max(0, now - inbound.refilledAt) * host.rate;
+    inbound.tokens = Math.min(host.burst * 1000, inbound.tokens + refill);
     inbound.refilledAt = now;
-    if (inbound.tokens >= 1) {
-      inbound.tokens--;
+    if (inbound.tokens >= 1000) {
+      inbound.tokens -= 1000;
       inbound.rejectedRun = 0;
       return true;
     }
