@@ -967,7 +967,7 @@ export class Session<
     this.#finish(cause, false, false);
   }
 
-  #runtimeError_(error: unknown): void {
+  #recordError(error: unknown): void {
     this.#x().runtimeError ??= error;
   }
 
@@ -986,7 +986,7 @@ export class Session<
       flushPending: (session) => session.#flushPending(),
       receive: (session, data) => session.#receive(data),
       closed: (session, code, reason, kind) => session.#runtimeClosed(code, reason, kind),
-      error: (session, error) => session.#runtimeError_(error),
+      error: (session, error) => session.#recordError(error),
       flush: (session) => session.#flush(),
       offer: (session, frame) => session.#offer(frame.data, frame.bytes, frame),
       shutdown: (session, code, reason) => session.#shutdown(code, reason),

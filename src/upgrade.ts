@@ -36,8 +36,9 @@ export function upgradeWithDeno(
 
 /**
  * Wires a standard `WebSocket`'s events to a server: the session opens on
- * `open`, and messages, errors and the close are reported to its connection.
- * One listener object per socket, no closures.
+ * `open`, and messages and the close reach it. Deno's close event alone
+ * tells an idle timeout or a lost connection apart, so there is no `error`
+ * listener. One listener object per socket, no closures.
  */
 export function attachWebSocket<Ctx, In extends object, Out extends object>(
   server: Server<Ctx, In, Out>,
