@@ -9,7 +9,8 @@
  *
  * Text frames carry a JSON envelope `{"topic": string, "data": any}`, so a
  * browser talks to the server with `JSON.stringify`. On Bun, use the adapter
- * in `@switchboard/ws/bun`.
+ * in `@switchboard/ws/bun`; the contract for adapters of other runtimes is
+ * `@switchboard/ws/adapter`.
  *
  * @example A room chat on Deno
  * ```ts
@@ -43,35 +44,27 @@
  *
  * @module
  */
-export * from "./src/close_codes.ts";
-export * from "./src/errors.ts";
-export * from "./src/protocol.ts";
-export * from "./src/ring_buffer.ts";
+export { CloseCode } from "./src/close_codes.ts";
+export { EnvelopeError, HttpError, QueueFullError, SessionClosedError } from "./src/errors.ts";
+export type { Refusal, ServerOptions, ShutdownOptions, Timers } from "./src/options.ts";
+export {
+  BATCH_PROTOCOL,
+  decodeEnvelope,
+  decodeFrame,
+  encodeEnvelope,
+  type Envelope,
+  ERROR_TOPIC,
+} from "./src/protocol.ts";
 export type { OverflowPolicy } from "./src/send_queue.ts";
+export type { PublishOptions, PublishResult } from "./src/fanout.ts";
+export { Server } from "./src/server.ts";
 export {
   type CloseCause,
   type DropInfo,
-  ERROR_TOPIC,
   type SendResult,
   Session,
   type SessionRooms,
   type SessionStats,
 } from "./src/session.ts";
-export {
-  type Connection,
-  type ContextFactory,
-  type Handshake,
-  type OpenOptions,
-  type PublishOptions,
-  type PublishResult,
-  type ServeInfo,
-  Server,
-  type ServerLimits,
-  type ServerOptions,
-  type ServerStats,
-  type ShutdownOptions,
-  type Timers,
-} from "./src/server.ts";
-export type { Socket } from "./src/socket.ts";
-export * from "./src/topics.ts";
-export type { Upgrade } from "./src/upgrade.ts";
+export type { ServerStats } from "./src/stats.ts";
+export { defineTopics, type EventMap, type Message, type Topics } from "./src/topics.ts";

@@ -289,9 +289,9 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       const mine = sessionsByUser.get(user);
       mine?.delete(session);
       if (mine?.size === 0) sessionsByUser.delete(user);
-      // The session already left its rooms (`rooms.left` says which), so a
+      // The session already left its rooms (`cause.rooms` says which), so a
       // publish reaches only the others.
-      for (const room of session.rooms.left) {
+      for (const room of cause.rooms) {
         if (!userStillIn(session, room)) {
           server.publish(room, "presence", { room, user, event: "leave", cause: cause.kind });
         }

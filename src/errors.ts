@@ -79,7 +79,7 @@ export class QueueFullError extends Error {
  */
 export class EnvelopeError extends SyntaxError {
   /** A short, stable code: `"json"`, `"shape"`, `"topic"`, `"forbidden-key"` or `"rejected"`. */
-  readonly code: EnvelopeErrorCode;
+  readonly code: "json" | "shape" | "topic" | "forbidden-key" | "rejected";
 
   /**
    * Creates the error.
@@ -88,15 +88,12 @@ export class EnvelopeError extends SyntaxError {
    * @param message What is wrong with the envelope.
    * @param options The standard error options, with the `cause`.
    */
-  constructor(code: EnvelopeErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: EnvelopeError["code"], message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "EnvelopeError";
     this.code = code;
   }
 }
-
-/** The kinds of {@linkcode EnvelopeError}. */
-export type EnvelopeErrorCode = "json" | "shape" | "topic" | "forbidden-key" | "rejected";
 
 /**
  * Thrown by a context factory to refuse an upgrade with an HTTP status.

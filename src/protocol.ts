@@ -34,18 +34,18 @@ export function encodeEnvelope(topic: string, data: unknown): string {
     throw new TypeError(`Cannot encode envelope: topic must be a string, got ${typeof topic}`);
   }
   const json = JSON.stringify(data);
-  if (topic !== _lastTopic) {
-    _lastQuoted = JSON.stringify(topic);
-    _lastTopic = topic;
-  }
-  return json === undefined
-    ? `{"topic":${_lastQuoted}}`
-    : `{"topic":${_lastQuoted},"data":${json}}`;
+  const quoted = _isPlain(topic) ? `"${topic}"` : JSON.stringify(topic);
+  return json === undefined ? `{"topic":${quoted}}` : `{"topic":${quoted},"data":${json}}`;
 }
 
-// Most sends repeat the topic of the one before: its JSON is kept.
-let _lastTopic = "";
-let _lastQuoted = '""';
+/** `true` if `JSON.stringify(text)` is `text` in quotes: no quote, backslash, control or surrogate. */
+function _isPlain(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
+}
 
 /**
  * Decodes the JSON text of an envelope, refusing anything else.
@@ -114,6 +114,23 @@ function _envelope(value: unknown, walk: boolean): Envelope {
 export const BATCH_PROTOCOL = "switchboard.batch";
 
 /**
+ * The topic of the envelopes the server sends about a client's own
+ * message: a malformed envelope (under `invalidMessage: "reply"`), a
+ * message over the rate limit, a full handler backlog. Their data is
+ * `{ code, message }`.
+ *
+ * @example Usage
+ * ```ts
+ * import { decodeFrame, ERROR_TOPIC } from "@switchboard/ws";
+ * import assert from "node:assert/strict";
+ *
+ * const [envelope] = decodeFrame('{"topic":"$error","data":{"code":"json","message":"not JSON"}}');
+ * assert.equal(envelope.topic, ERROR_TOPIC);
+ * ```
+ */
+export const ERROR_TOPIC = "$error";
+
+/**
  * Decodes a text frame from the server: one envelope, or a batch frame (a
  * JSON array of envelopes, sent to clients of {@linkcode BATCH_PROTOCOL}).
  * Each envelope is checked as {@linkcode decodeEnvelope} checks it.
@@ -140,41 +157,6 @@ export function decodeFrame(text: string): Envelope[] {
   if (!Array.isArray(value)) return [_envelope(value, walk)];
   return value.map((item) => _envelope(item, walk));
 }
-
-/**
- * Counts the bytes of a string's UTF-8 encoding without encoding it.
- * A lone surrogate counts 3 bytes, as `TextEncoder` writes U+FFFD for it.
- *
- * @param text The string.
- * @returns Its UTF-8 length in bytes.
- *
- * @example Usage
- * ```ts
- * import { utf8Length } from "@switchboard/ws";
- * import assert from "node:assert/strict";
- *
- * assert.equal(utf8Length("héllo"), 6);
- * assert.equal(utf8Length("👋"), 4);
- * ```
- */
-export function utf8Length(text: string): number {
-  // Encoding into scratch memory is memcpy-fast in every runtime; the result
-  // is discarded. A chunk of _CHUNK code units needs at most 3 bytes each.
-  if (text.length <= _CHUNK) return _ENCODER.encodeInto(text, _SCRATCH).written;
-  let bytes = 0;
-  for (let start = 0; start < text.length;) {
-    let end = Math.min(start + _CHUNK, text.length);
-    const last = text.charCodeAt(end - 1);
-    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--; // keep a pair whole
-    bytes += _ENCODER.encodeInto(text.slice(start, end), _SCRATCH).written;
-    start = end;
-  }
-  return bytes;
-}
-
-const _SCRATCH = new Uint8Array(64 * 1024);
-const _CHUNK = Math.floor(_SCRATCH.length / 3);
-const _ENCODER = new TextEncoder();
 
 // Only text with one of these can hold a forbidden key once parsed
 // (a key can be spelled with \u escapes), so the walk is skipped otherwise.

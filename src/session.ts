@@ -1,11 +1,7 @@
 import { CloseCode } from "./close_codes.ts";
-import { EnvelopeError, QueueFullError, SessionClosedError } from "./errors.ts";
-import { decodeEnvelope, encodeEnvelope, type Envelope, utf8Length } from "./protocol.ts";
-import type { RoomIndex } from "./rooms.ts";
-import { RingBuffer } from "./ring_buffer.ts";
-import { type Frame, type OverflowPolicy, SendQueue } from "./send_queue.ts";
-import type { Socket } from "./socket.ts";
-import type { EventMap, Message } from "./topics.ts";
+import { encodeEnvelope } from "./protocol.ts";
+import type { EventMap } from "./topics.ts";
+import { utf8Length } from "./utf8.ts";
 
 /**
  * What happened to one outgoing message.
@@ -52,6 +48,12 @@ export interface CloseCause {
   readonly error?: unknown;
   /** `true` if the closing handshake did not finish in time and the session was released anyway. */
   readonly forced?: boolean;
+  /**
+   * The rooms the session was in when the close was decided. It has left
+   * them all by the time `onClose` runs, so a publish to them reaches only
+   * the others: the place to tell a room who left.
+   */
+  readonly rooms: ReadonlySet<string>;
 }
 
 /** A report of messages dropped from a session's outgoing traffic. */
@@ -98,61 +100,6 @@ export interface SessionStats {
 }
 
 /**
- * Server-side state and hooks a session reports to. Internal: built by the
- * server, shared by its sessions.
- */
-export interface SessionHost<Ctx, In extends object, Out extends object> {
-  readonly rooms: RoomIndex<Session<Ctx, In, Out>>;
-  readonly maxQueueMessages: number;
-  readonly maxQueueBytes: number;
-  readonly overflow: OverflowPolicy;
-  readonly highWaterMark: number;
-  readonly maxMessageBytes: number;
-  readonly invalidMessage: "reply" | "close" | "ignore";
-  readonly closeTimeout: number;
-  readonly validate: ((envelope: Envelope) => boolean) | undefined;
-  /** Tokens per second, i.e. thousandths of a token per millisecond; 0 disables the limit. */
-  readonly rate: number;
-  readonly burst: number;
-  readonly rateLimitCloseAfter: number;
-  readonly maxConcurrentHandlers: number;
-  readonly maxPendingMessages: number;
-  readonly maxPendingBytes: number;
-  readonly maxRooms: number;
-  now(): number;
-  onRejectedMessage(session: Session<Ctx, In, Out>, reason: "rate-limited" | "busy"): void;
-  readonly counters: ServerCounters;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(id: unknown): void;
-  schedule(session: Session<Ctx, In, Out>): void;
-  defer(session: Session<Ctx, In, Out>): void;
-  unschedule(session: Session<Ctx, In, Out>): void;
-  onMessage(session: Session<Ctx, In, Out>, message: Message<In>): unknown;
-  onBinary(session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>): unknown;
-  onDrop(session: Session<Ctx, In, Out>, drop: DropInfo): void;
-  onInvalidMessage(session: Session<Ctx, In, Out>, error: EnvelopeError): void;
-  released(session: Session<Ctx, In, Out>, lingering: boolean): void;
-  /** A released session's connection is closed at last (see `lingering`). */
-  gone(session: Session<Ctx, In, Out>): void;
-  report(error: unknown, session: Session<Ctx, In, Out>): void;
-}
-
-/** Server-wide counters, mutated by sessions; read through `server.stats`. */
-export interface ServerCounters {
-  opened: number;
-  closed: number;
-  rejected: number;
-  messagesReceived: number;
-  messagesSent: number;
-  messagesDropped: number;
-  bytesDropped: number;
-  invalidMessages: number;
-  messagesRejected: number;
-  overflowCloses: number;
-  tooLargeCloses: number;
-}
-
-/**
  * The rooms of one session. Every operation is O(1) and keeps the server's
  * room index in step.
  *
@@ -191,105 +138,40 @@ export interface SessionRooms {
    * @returns `true` if a member.
    */
   has(room: string): boolean;
-  /** The rooms the session is in now (a live view). */
-  readonly current: ReadonlySet<string>;
   /**
-   * The rooms the session was in when it closed, for `onClose` (to tell
-   * those rooms who left); empty while it is open.
+   * The rooms the session is in now (a live view); empty once it is
+   * closing. `onClose` finds the rooms it was in in `cause.rooms`.
    */
-  readonly left: ReadonlySet<string>;
+  readonly current: ReadonlySet<string>;
 }
 
-/** The longest room name, in UTF-8 bytes. */
-export const MAX_ROOM_NAME_BYTES = 255;
-
-// Assigned by Session's static block.
-let _driver!: SessionDriver;
-const _NO_ROOMS: ReadonlySet<string> = new Set<string>();
-
-/** A session's state for drops, errors and its close: what a quiet session never touches. */
-class _Rare {
-  cause: CloseCause | undefined;
-  runtimeError: unknown;
-  closeTimer: unknown;
-  closed: Promise<CloseCause> | undefined;
-  resolveClosed: ((cause: CloseCause) => void) | undefined;
-  /** Released before the runtime reported its connection closed. */
-  lingering = false;
-  reportingDrop = false;
-  messagesQueued = 0;
-  messagesDropped = 0;
-  bytesDropped = 0;
-  invalidMessages = 0;
-  messagesRejected = 0;
+/**
+ * What a {@linkcode Session} delegates to: the server's engine of one
+ * connection. Internal; the server makes both, and nothing else needs to.
+ */
+export interface SessionEngine {
+  /** `"open"`, `"closing"` or `"closed"`. */
+  readonly state: "open" | "closing" | "closed";
+  /** Why it closed, once it is closing. */
+  readonly closeCause: CloseCause | undefined;
+  /** A snapshot of the counters. */
+  readonly stats: SessionStats;
+  /** The rooms it is in now; empty once closing. */
+  currentRooms(): ReadonlySet<string>;
+  /** Joins a room, as {@linkcode SessionRooms.join}. */
+  join(room: string): boolean;
+  /** Leaves a room, as {@linkcode SessionRooms.leave}. */
+  leave(room: string): boolean;
+  /** Offers one frame to the outbound side. */
+  offer(data: string | Uint8Array<ArrayBuffer>, bytes: number): SendResult;
+  /** Decides to close (once) and resolves when closed. */
+  end(code: number, reason: string): Promise<CloseCause>;
 }
-
-/** A session's inbound state: its token bucket and its async handlers. */
-class _Inbound {
-  /** Thousandths of a token. */
-  tokens: number;
-  /** Whole milliseconds. */
-  refilledAt: number;
-  rejectedRun = 0;
-  inflight = 0;
-  backlog: RingBuffer<string | Uint8Array<ArrayBuffer>> | undefined;
-  backlogBytes = 0;
-  settle: (() => void) | undefined;
-
-  constructor(tokens: number, now: number) {
-    this.tokens = tokens;
-    this.refilledAt = now;
-  }
-}
-
-/** The `session.rooms` view; made per access, it holds nothing but the session. */
-class _Rooms implements SessionRooms {
-  readonly #session: AnySession;
-
-  constructor(session: AnySession) {
-    this.#session = session;
-  }
-
-  get current(): ReadonlySet<string> {
-    return this.#session.closed ? _NO_ROOMS : _roomsOf(this.#session) ?? _NO_ROOMS;
-  }
-
-  get left(): ReadonlySet<string> {
-    return this.#session.closed ? _roomsOf(this.#session) ?? _NO_ROOMS : _NO_ROOMS;
-  }
-
-  join(room: string): boolean {
-    return _driver.join(this.#session, room);
-  }
-
-  leave(room: string): boolean {
-    return _driver.leave(this.#session, room);
-  }
-
-  has(room: string): boolean {
-    return !this.#session.closed && (_roomsOf(this.#session)?.has(room) ?? false);
-  }
-}
-
-function _roomsOf(session: AnySession): Set<string> | undefined {
-  return _driver.rooms(session);
-}
-
-// How a session writes: each frame at once; the tick's frames under one
-// cork (Bun); the tick's text frames joined in one batch frame (negotiated).
-const _DIRECT = 0;
-const _CORK = 1;
-const _JOIN = 2;
-/** A coalesced write is cut at this many bytes. */
-const _COALESCE_BYTES = 16 * 1024;
-const _OPEN = 0;
-const _CLOSING = 1;
-const _CLOSED = 2;
 
 /**
  * One WebSocket connection after a successful upgrade: its id, the context
  * the context factory returned, its rooms, a bounded send queue, and its
- * lifecycle. Sessions are created by the {@linkcode Server}; you meet them in
+ * lifecycle. Sessions are made by the {@linkcode Server}; you meet them in
  * its hooks and in `server.sessions`.
  *
  * Sending never blocks and never throws on backpressure: while the send queue
@@ -311,8 +193,8 @@ const _CLOSED = 2;
  *     session.rooms.join("lobby");
  *     session.send("welcome", { id: session.id, name: session.ctx.name });
  *   },
- *   async onClose(session, cause) {
- *     console.log(session.id, "closed:", cause.kind, cause.code);
+ *   onClose(session, cause) {
+ *     console.log(session.id, "closed:", cause.kind, cause.code, "left", [...cause.rooms]);
  *   },
  * });
  * ```
@@ -326,91 +208,44 @@ export class Session<
   readonly id: string;
   /** What the context factory returned for this connection. */
   readonly ctx: Ctx;
+  readonly #engine: SessionEngine;
 
-  readonly #host: SessionHost<Ctx, In, Out>;
-  readonly #socket: Socket;
-  readonly #drains: boolean;
-  /** The server's admission record, given back when the connection ends. */
-  readonly #admission: unknown;
-  readonly #mode: number;
-  #pending: (string | Uint8Array<ArrayBuffer>)[] | undefined;
-  #pendingBytes = 0;
-  /** `true` while a hook runs for a message this session received. */
-  #receiving = false;
-  /** Rate-limit and handler state, made on the first inbound message. */
-  #in: _Inbound | undefined;
-  /** What an idle, healthy session never needs, made on first use. */
-  #rare: _Rare | undefined;
-  #queue: SendQueue | undefined;
-  /** The rooms it is in; once closed, the rooms it left. */
-  #rooms: Set<string> | undefined;
-  #state = _OPEN;
-
-  #messagesSent = 0;
-  #bytesSent = 0;
-  #messagesReceived = 0;
-
-  private constructor(
-    host: SessionHost<Ctx, In, Out>,
-    socket: Socket,
-    id: string,
-    ctx: Ctx,
-    drains: boolean,
-    batch: boolean,
-    admission: unknown,
-  ) {
-    this.#host = host;
-    this.#socket = socket;
-    this.#drains = drains;
-    this.#admission = admission;
-    this.#mode = batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT;
+  /**
+   * Made by the server for each connection; an application never makes one.
+   *
+   * @param id The session's id.
+   * @param ctx The context.
+   * @param engine The connection it is the face of.
+   */
+  constructor(id: string, ctx: Ctx, engine: SessionEngine) {
     this.id = id;
     this.ctx = ctx;
-  }
-
-  #x(): _Rare {
-    return this.#rare ??= new _Rare();
+    this.#engine = engine;
   }
 
   /** `"open"`, `"closing"` (close decided, handshake under way) or `"closed"`. */
   get state(): "open" | "closing" | "closed" {
-    return this.#state === _OPEN ? "open" : this.#state === _CLOSING ? "closing" : "closed";
+    return this.#engine.state;
   }
 
   /** `true` once the session is closing or closed: nothing more is sent. */
   get closed(): boolean {
-    return this.#state !== _OPEN;
+    return this.#engine.state !== "open";
   }
 
   /** Why the session closed, once it is closing or closed. */
   get closeCause(): CloseCause | undefined {
-    return this.#rare?.cause;
+    return this.#engine.closeCause;
   }
 
   /** The session's rooms: `join`, `leave`, `has`, `current`. */
   get rooms(): SessionRooms {
-    return new _Rooms(this);
+    return new _Rooms(this.#engine);
   }
 
   /** A snapshot of the session's counters. */
   get stats(): SessionStats {
-    const queue = this.#queue;
-    const rare = this.#rare;
-    return {
-      messagesSent: this.#messagesSent,
-      bytesSent: this.#bytesSent,
-      messagesQueued: rare?.messagesQueued ?? 0,
-      queueLength: queue?.length ?? 0,
-      queueBytes: queue?.bytes ?? 0,
-      queuePeakMessages: queue?.peakMessages ?? 0,
-      queuePeakBytes: queue?.peakBytes ?? 0,
-      messagesDropped: rare?.messagesDropped ?? 0,
-      bytesDropped: rare?.bytesDropped ?? 0,
-      messagesReceived: this.#messagesReceived,
-      invalidMessages: rare?.invalidMessages ?? 0,
-      messagesRejected: rare?.messagesRejected ?? 0,
-      pendingMessages: this.#in?.backlog?.length ?? 0,
-    };
+    return this.#engine.stats;
   }
 
   /**
@@ -424,9 +259,9 @@ export class Session<
    * @throws {TypeError} If `data` cannot be serialized (a `BigInt`, a cycle).
    */
   send<K extends keyof Out & string>(topic: K, data: Out[K]): SendResult {
-    if (this.#state !== _OPEN) return "closed";
+    if (this.#engine.state !== "open") return "closed";
     const text = encodeEnvelope(topic, data);
-    return this.#offer(text, utf8Length(text), undefined);
+    return this.#engine.offer(text, utf8Length(text));
   }
 
   /**
@@ -437,628 +272,71 @@ export class Session<
    * @returns What happened to the message.
    */
   sendBinary(data: Uint8Array<ArrayBuffer>): SendResult {
-    if (this.#state !== _OPEN) return "closed";
-    return this.#offer(data, data.byteLength, undefined);
+    return this.#engine.offer(data, data.byteLength);
   }
 
   /**
    * Closes the session: it leaves every room at once, messages still in its
    * send queue are dropped (counted, reported to `onDrop`), and the closing
-   * handshake starts. Calling it again returns the same promise.
+   * handshake starts. Calling it again returns the same promise. A reason
+   * alone closes with 1000: `session.close("Kicked out")`.
    *
-   * @param code A close code: 1000, 1001-1003, 1007-1014 or 3000-4999.
+   * @param code A close code (1000, 1001-1003, 1007-1014 or 3000-4999), or the reason alone.
    * @param reason A reason of at most 123 UTF-8 bytes.
    * @returns A promise of the close cause, resolved once the session is closed
    *   (the handshake finished, or `closeTimeout` passed).
    * @throws {RangeError} If the code or reason is not allowed.
    */
-  close(code: number = CloseCode.NORMAL, reason = ""): Promise<CloseCause> {
+  close(code?: number | string, reason?: string): Promise<CloseCause> {
+    if (typeof code === "string") {
+      if (reason !== undefined) {
+        throw new TypeError("Cannot close session: a reason was given twice");
+      }
+      reason = code;
+      code = undefined;
+    }
+    code ??= CloseCode.NORMAL;
+    reason ??= "";
     if (!_isSendableCode(code)) {
       throw new RangeError(`Cannot close session: close code ${code} is not allowed`);
     }
-    if (utf8Length(reason) > 123) {
-      throw new RangeError("Cannot close session: the reason is longer than 123 bytes");
-    }
-    if (this.#state === _OPEN) this.#beginClose({ kind: "server", code, reason });
-    return this.#whenClosed();
-  }
-
-  #whenClosed(): Promise<CloseCause> {
-    const rare = this.#x();
-    if (rare.closed === undefined) {
-      if (this.#state === _CLOSED) {
-        rare.closed = Promise.resolve(rare.cause!);
-      } else {
-        rare.closed = new Promise((resolve) => rare.resolveClosed = resolve);
-      }
-    }
-    return rare.closed;
-  }
-
-  #join(room: string): boolean {
-    if (typeof room !== "string") {
-      throw new TypeError(`Cannot join room: the name must be a string, got ${typeof room}`);
-    }
-    if (this.#state !== _OPEN) {
-      throw new SessionClosedError(`Cannot join room "${room}": session is closed`);
-    }
-    const rooms = this.#rooms ??= new Set();
-    if (rooms.has(room)) return false;
-    const bytes = utf8Length(room);
-    if (bytes < 1 || bytes > MAX_ROOM_NAME_BYTES) {
+    if (typeof reason !== "string" || utf8Length(reason) > 123) {
       throw new RangeError(
-        `Cannot join room: the name must have 1 to ${MAX_ROOM_NAME_BYTES} bytes, got ${bytes}`,
+        "Cannot close session: the reason must be a string of at most 123 bytes",
       );
     }
-    const max = this.#host.maxRooms;
-    if (rooms.size >= max) {
-      throw new RangeError(`Cannot join room "${room}": the session is already in ${max} rooms`);
-    }
-    rooms.add(room);
-    this.#host.rooms.add(room, this);
-    return true;
-  }
-
-  #leave(room: string): boolean {
-    if (this.#state !== _OPEN || this.#rooms === undefined || !this.#rooms.delete(room)) {
-      return false;
-    }
-    this.#host.rooms.delete(room, this);
-    return true;
-  }
-
-  /** Leaves every room; the set stays, as the rooms it left. */
-  #leaveAll(): void {
-    const rooms = this.#rooms;
-    if (rooms === undefined) return;
-    for (const room of rooms) this.#host.rooms.delete(room, this);
-  }
-
-  /**
-   * Offers one frame. While nothing waits in the queue and the socket is
-   * under its high-water mark it goes out now: written at once, or, for a
-   * session that coalesces, at the end of this tick together with the
-   * tick's other frames. Otherwise it waits in the queue.
-   */
-  #offer(
-    data: string | Uint8Array<ArrayBuffer>,
-    bytes: number,
-    frame: Frame | undefined,
-  ): SendResult {
-    if (this.#state !== _OPEN) return "closed";
-    const host = this.#host;
-    let queue = this.#queue;
-    if (
-      (queue === undefined || queue.length === 0) &&
-      this.#socket.bufferedAmount + this.#pendingBytes < host.highWaterMark
-    ) {
-      if (
-        this.#mode === _DIRECT || (this.#mode === _CORK && this.#receiving) ||
-        (this.#mode === _JOIN && typeof data !== "string")
-      ) {
-        // (A corking runtime already corks sends made in the socket's own handler.)
-        if (this.#pendingBytes > 0) this.#flushPending();
-        return this.#write(data, bytes, 1) ? "sent" : "dropped";
-      }
-      const pending = this.#pending ??= [];
-      if (pending.length === 0) host.defer(this);
-      pending.push(data);
-      this.#pendingBytes += bytes;
-      if (this.#pendingBytes >= _COALESCE_BYTES) this.#flushPending();
-      return "sent";
-    }
-    if (this.#pendingBytes > 0) this.#flushPending(); // they are older: they go first
-    queue ??= this.#queue = new SendQueue(host.maxQueueMessages, host.maxQueueBytes, host.overflow);
-    const result = queue.push(frame ?? { data, bytes });
-    switch (result.kind) {
-      case "queued":
-        this.#x().messagesQueued++;
-        if ("dropped" in result) this.#dropped("overflow", result.dropped, result.droppedBytes);
-        if (!this.#drains) host.schedule(this);
-        return "queued";
-      case "dropped":
-        this.#dropped("overflow", 1, bytes);
-        return "dropped";
-      case "overflow": {
-        const error = new QueueFullError(queue.length, queue.bytes, bytes);
-        this.#dropped("overflow", 1, bytes);
-        host.counters.overflowCloses++;
-        this.#beginClose({
-          kind: "overflow",
-          code: CloseCode.TRY_AGAIN_LATER,
-          reason: "Send queue full",
-          error,
-        });
-        return "dropped";
-      }
-    }
-  }
-
-  /**
-   * Hands one frame holding `messages` messages to the socket; `false` if
-   * the runtime refused it (counted as dropped).
-   */
-  #write(data: string | Uint8Array<ArrayBuffer>, bytes: number, messages: number): boolean {
-    let status: number | void;
-    try {
-      status = this.#socket.send(data);
-    } catch {
-      status = 0; // the socket closed under us; its close event follows
-    }
-    if (status === 0) {
-      this.#dropped("runtime", messages, bytes);
-      return false;
-    }
-    this.#messagesSent += messages;
-    this.#bytesSent += bytes;
-    this.#host.counters.messagesSent += messages;
-    return true;
-  }
-
-  /** Writes the frames this tick coalesced: one batch frame, or all under one cork. */
-  #flushPending(): void {
-    const pending = this.#pending;
-    if (pending === undefined || pending.length === 0) return;
-    const bytes = this.#pendingBytes;
-    this.#pendingBytes = 0;
-    if (this.#mode === _JOIN) {
-      const count = pending.length;
-      const frame = count === 1 ? pending[0] : `[${pending.join(",")}]`;
-      pending.length = 0;
-      this.#write(frame, bytes, count);
-      return;
-    }
-    const socket = this.#socket;
-    let dropped = 0;
-    let droppedBytes = 0;
-    socket.cork!(() => {
-      for (let i = 0; i < pending.length; i++) {
-        const data = pending[i];
-        let status: number | void;
-        try {
-          status = socket.send(data);
-        } catch {
-          status = 0;
-        }
-        if (status === 0) {
-          dropped++;
-          droppedBytes += typeof data === "string" ? utf8Length(data) : data.byteLength;
-        }
-      }
-    });
-    const sent = pending.length - dropped;
-    pending.length = 0;
-    this.#messagesSent += sent;
-    this.#bytesSent += bytes - droppedBytes;
-    this.#host.counters.messagesSent += sent;
-    if (dropped > 0) this.#dropped("runtime", dropped, droppedBytes);
-  }
-
-  /** Writes queued frames while the socket is under its high-water mark. */
-  #flush(): boolean {
-    const queue = this.#queue;
-    if (queue === undefined) return true;
-    const socket = this.#socket;
-    const limit = this.#host.highWaterMark;
-    while (this.#state === _OPEN && queue.length > 0 && socket.bufferedAmount < limit) {
-      if (this.#mode === _JOIN && typeof queue.peek()!.data === "string") {
-        this.#flushBatch(queue);
-      } else {
-        const frame = queue.shift()!;
-        this.#write(frame.data, frame.bytes, 1);
-      }
-    }
-    return queue.length === 0 || this.#state !== _OPEN;
-  }
-
-  /** Writes consecutive queued text frames as one batch frame of at most `_COALESCE_BYTES`. */
-  #flushBatch(queue: SendQueue): void {
-    const parts: string[] = [];
-    let bytes = 0;
-    for (let next = queue.peek(); next !== undefined; next = queue.peek()) {
-      if (typeof next.data !== "string") break;
-      if (parts.length > 0 && bytes + next.bytes > _COALESCE_BYTES) break;
-      queue.shift();
-      parts.push(next.data);
-      bytes += next.bytes;
-    }
-    this.#write(parts.length === 1 ? parts[0] : `[${parts.join(",")}]`, bytes, parts.length);
-  }
-
-  /**
-   * Counts dropped messages and reports them to `onDrop`. Drops caused by a
-   * send inside `onDrop` itself are counted but not reported again, so a
-   * hook that sends to a congested session cannot recurse.
-   */
-  #dropped(reason: DropInfo["reason"], messages: number, bytes: number): void {
-    const rare = this.#x();
-    rare.messagesDropped += messages;
-    rare.bytesDropped += bytes;
-    this.#host.counters.messagesDropped += messages;
-    this.#host.counters.bytesDropped += bytes;
-    if (rare.reportingDrop) return;
-    rare.reportingDrop = true;
-    try {
-      this.#host.onDrop(this, { reason, messages, bytes });
-    } finally {
-      rare.reportingDrop = false;
-    }
-  }
-
-  /** Decides to close: nothing is sent after this. */
-  #beginClose(cause: CloseCause): void {
-    if (this.#state !== _OPEN) return;
-    this.#flushPending(); // accepted as sent before the decision
-    this.#state = _CLOSING;
-    this.#x().cause = cause;
-    this.#releaseQueue();
-    this.#leaveAll();
-    try {
-      this.#socket.close(cause.code, _truncateReason(cause.reason));
-    } catch (error) {
-      this.#host.report(error, this);
-      this.#finish(undefined, true, false);
-      return;
-    }
-    if (this.#state !== _CLOSING) return; // some runtimes (Bun) report the close inside close()
-    const host = this.#host;
-    this.#x().closeTimer = host.setTimeout(() => {
-      this.#rare!.closeTimer = undefined;
-      this.#finish(undefined, true, true);
-    }, host.closeTimeout);
-  }
-
-  #releaseQueue(): void {
-    const waiting = this.#in?.backlog;
-    if (waiting !== undefined) {
-      // Inbound messages no handler will see: counted as rejected.
-      this.#x().messagesRejected += waiting.length;
-      this.#host.counters.messagesRejected += waiting.length;
-      this.#in!.backlog = undefined;
-      this.#in!.backlogBytes = 0;
-    }
-    const queue = this.#queue;
-    if (queue === undefined) return;
-    this.#host.unschedule(this);
-    if (queue.length > 0) this.#dropped("closed", queue.length, queue.bytes);
-    queue.clear();
-  }
-
-  /**
-   * Releases the session: out of every room and the registry, `onClose`,
-   * promise. `lingering` if the runtime has not reported the connection
-   * closed: it keeps counting toward the session caps until it does.
-   */
-  #finish(cause: CloseCause | undefined, forced: boolean, lingering: boolean): void {
-    if (this.#state === _CLOSED) return;
-    const rare = this.#x();
-    if (this.#state === _OPEN) {
-      rare.cause = cause;
-      this.#releaseQueue();
-      this.#leaveAll();
-    }
-    this.#state = _CLOSED;
-    if (forced) rare.cause = { ...rare.cause!, forced: true };
-    if (rare.closeTimer !== undefined) {
-      this.#host.clearTimeout(rare.closeTimer);
-      rare.closeTimer = undefined;
-    }
-    rare.lingering = lingering;
-    this.#host.released(this, lingering);
-    rare.resolveClosed?.(rare.cause!);
-  }
-
-  // The adapter-facing side. Reached through `_SessionDriver`, not part of the public API.
-
-  /**
-   * An inbound frame: size limit (1009), rate limit, then, in arrival
-   * order and with at most `maxConcurrentHandlers` async hooks running,
-   * decoding and the hook.
-   */
-  #receive(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void {
-    if (this.#state !== _OPEN) return;
-    this.#messagesReceived++;
-    const host = this.#host;
-    host.counters.messagesReceived++;
-    const max = host.maxMessageBytes;
-    let bytes: number;
-    if (typeof data === "string") {
-      bytes = data.length;
-      if (bytes > max || (bytes * 3 > max && (bytes = utf8Length(data)) > max)) {
-        this.#tooLarge();
-        return;
-      }
-    } else {
-      if (!(data instanceof Uint8Array)) data = new Uint8Array(data);
-      bytes = data.byteLength;
-      if (bytes > max) {
-        this.#tooLarge();
-        return;
-      }
-    }
-    const inbound = this.#in ??= new _Inbound(
-      host.burst * 1000,
-      host.rate > 0 ? Math.floor(host.now()) : 0,
-    );
-    if (host.rate > 0 && !this.#takeToken(inbound)) return;
-    if (inbound.inflight >= host.maxConcurrentHandlers || (inbound.backlog?.length ?? 0) > 0) {
-      this.#wait(inbound, data);
-      return;
-    }
-    this.#handle(data);
-  }
-
-  /** Decodes one frame and runs its hook. */
-  #handle(data: string | Uint8Array<ArrayBuffer>): void {
-    const host = this.#host;
-    if (typeof data !== "string") {
-      this.#call(host.onBinary, data);
-      return;
-    }
-    let envelope: Envelope;
-    try {
-      envelope = decodeEnvelope(data);
-      if (host.validate !== undefined && !host.validate(envelope)) {
-        throw new EnvelopeError("rejected", "Invalid envelope: rejected by validate()");
-      }
-    } catch (error) {
-      this.#invalid(error);
-      return;
-    }
-    this.#call(host.onMessage, envelope as Message<In>);
-  }
-
-  /** Takes a token from the session's bucket; `false` if the message is rejected. */
-  #takeToken(inbound: _Inbound): boolean {
-    const host = this.#host;
-    // In thousandths of a token and whole milliseconds: small integers, so
-    // the engine keeps them unboxed and a message allocates nothing here.
-    const now = Math.floor(host.now());
-    const refill = Math.max(0, now - inbound.refilledAt) * host.rate;
-    inbound.tokens = Math.min(host.burst * 1000, inbound.tokens + refill);
-    inbound.refilledAt = now;
-    if (inbound.tokens >= 1000) {
-      inbound.tokens -= 1000;
-      inbound.rejectedRun = 0;
-      return true;
-    }
-    inbound.rejectedRun++;
-    this.#reject("rate-limited", inbound.rejectedRun === 1);
-    if (inbound.rejectedRun >= host.rateLimitCloseAfter) {
-      this.#beginClose({
-        kind: "policy",
-        code: CloseCode.POLICY_VIOLATION,
-        reason: "Rate limit exceeded",
-      });
-    }
-    return false;
-  }
-
-  /** Holds a frame until a handler slot frees, within the backlog's bounds. */
-  #wait(inbound: _Inbound, data: string | Uint8Array<ArrayBuffer>): void {
-    const host = this.#host;
-    const bytes = _heldBytes(data);
-    const backlog = inbound.backlog ??= new RingBuffer(host.maxPendingMessages);
-    if (
-      backlog.length >= host.maxPendingMessages ||
-      inbound.backlogBytes + bytes > host.maxPendingBytes
-    ) {
-      this.#reject("busy", true);
-      return;
-    }
-    backlog.push(data);
-    inbound.backlogBytes += bytes;
-  }
-
-  /** An async hook settled: run waiting frames while slots are free. */
-  #settled(): void {
-    const inbound = this.#in!;
-    inbound.inflight--;
-    const backlog = inbound.backlog;
-    while (
-      backlog !== undefined && backlog.length > 0 && this.#state === _OPEN &&
-      inbound.inflight < this.#host.maxConcurrentHandlers
-    ) {
-      const data = backlog.shift()!;
-      inbound.backlogBytes -= _heldBytes(data);
-      this.#handle(data);
-    }
-  }
-
-  /** Counts a rejected inbound message, tells the hook, and (if `reply`) the client. */
-  #reject(reason: "rate-limited" | "busy", reply: boolean): void {
-    this.#x().messagesRejected++;
-    this.#host.counters.messagesRejected++;
-    this.#host.onRejectedMessage(this, reason);
-    if (reply) {
-      const text = encodeEnvelope(ERROR_TOPIC, {
-        code: reason,
-        message: reason === "busy"
-          ? "Message rejected: too many messages waiting for the handler"
-          : "Message rejected: rate limit exceeded",
-      });
-      this.#offer(text, utf8Length(text), undefined);
-    }
-  }
-
-  #tooLarge(): void {
-    this.#host.counters.tooLargeCloses++;
-    this.#beginClose({
-      kind: "too-large",
-      code: CloseCode.MESSAGE_TOO_BIG,
-      reason: "Received too big message", // Bun's words, which it sends itself
-    });
-  }
-
-  #invalid(error: unknown): void {
-    const host = this.#host;
-    const envelopeError = error instanceof EnvelopeError
-      ? error
-      : new EnvelopeError("rejected", "Invalid envelope: validate() threw", { cause: error });
-    this.#x().invalidMessages++;
-    host.counters.invalidMessages++;
-    host.onInvalidMessage(this, envelopeError);
-    if (host.invalidMessage === "close") {
-      this.#beginClose({
-        kind: "invalid",
-        code: CloseCode.INVALID_PAYLOAD,
-        reason: envelopeError.message,
-        error: envelopeError,
-      });
-    } else if (host.invalidMessage === "reply") {
-      const text = encodeEnvelope(ERROR_TOPIC, {
-        code: envelopeError.code,
-        message: envelopeError.message,
-      });
-      this.#offer(text, utf8Length(text), undefined);
-    }
-  }
-
-  /**
-   * Calls a message hook; a throw or a rejection goes to `onError`, never up.
-   * An async hook holds a handler slot until it settles.
-   */
-  #call<T>(hook: (session: Session<Ctx, In, Out>, value: T) => unknown, value: T): void {
-    this.#receiving = true;
-    try {
-      const result = hook(this, value);
-      if (result instanceof Promise) {
-        const inbound = this.#in!;
-        inbound.inflight++;
-        const settle = inbound.settle ??= () => this.#settled();
-        result.then(settle, (error) => {
-          this.#host.report(error, this);
-          settle();
-        });
-      }
-    } catch (error) {
-      this.#host.report(error, this);
-    } finally {
-      this.#receiving = false;
-    }
-  }
-
-  #runtimeClosed(code: number, reason: string, kind: CloseCause["kind"] | undefined): void {
-    if (this.#state === _CLOSED) {
-      if (this.#rare!.lingering) {
-        this.#rare!.lingering = false;
-        this.#host.gone(this);
-      }
-      return;
-    }
-    if (this.#state === _CLOSING) {
-      this.#finish(undefined, false, false);
-      return;
-    }
-    const error = this.#rare?.runtimeError;
-    let cause: CloseCause;
-    if (kind === "too-large") {
-      this.#host.counters.tooLargeCloses++;
-      cause = { kind, code: CloseCode.MESSAGE_TOO_BIG, reason };
-    } else if (kind !== undefined) {
-      cause = { kind, code, reason, error };
-    } else if (error !== undefined && _isTimeout(error)) {
-      cause = { kind: "timeout", code, reason, error };
-    } else if (error !== undefined || code === CloseCode.ABNORMAL) {
-      cause = { kind: "error", code, reason, error };
-    } else {
-      cause = { kind: "client", code, reason };
-    }
-    this.#finish(cause, false, false);
-  }
-
-  #recordError(error: unknown): void {
-    this.#x().runtimeError ??= error;
-  }
-
-  #shutdown(code: number, reason: string): void {
-    this.#beginClose({ kind: "shutdown", code, reason });
-  }
-
-  static {
-    _driver = {
-      create: (host, socket, id, ctx, drains, batch, admission) =>
-        new Session(host, socket, id, ctx, drains, batch, admission),
-      admission: (session) => session.#admission,
-      join: (session, room) => session.#join(room),
-      leave: (session, room) => session.#leave(room),
-      rooms: (session) => session.#rooms,
-      flushPending: (session) => session.#flushPending(),
-      receive: (session, data) => session.#receive(data),
-      closed: (session, code, reason, kind) => session.#runtimeClosed(code, reason, kind),
-      error: (session, error) => session.#recordError(error),
-      flush: (session) => session.#flush(),
-      offer: (session, frame) => session.#offer(frame.data, frame.bytes, frame),
-      shutdown: (session, code, reason) => session.#shutdown(code, reason),
-      forceClose: (session) => session.#finish(session.#rare?.cause, true, true),
-      whenClosed: (session) => session.#whenClosed(),
-    };
+    return this.#engine.end(code, reason);
   }
 }
 
-/** The topic of the envelope answering a malformed one under `invalidMessage: "reply"`. */
-export const ERROR_TOPIC = "$error";
+/** The `session.rooms` view; made per access, it holds nothing but the engine. */
+class _Rooms implements SessionRooms {
+  readonly #engine: SessionEngine;
 
-// deno-lint-ignore no-explicit-any
-type AnySession = Session<any, any, any>;
+  constructor(engine: SessionEngine) {
+    this.#engine = engine;
+  }
 
-/** Internal operations on sessions for the server and the adapters. */
-export interface SessionDriver {
-  create<Ctx, In extends object, Out extends object>(
-    host: SessionHost<Ctx, In, Out>,
-    socket: Socket,
-    id: string,
-    ctx: Ctx,
-    drains: boolean,
-    batch: boolean,
-    admission: unknown,
-  ): Session<Ctx, In, Out>;
-  admission(session: AnySession): unknown;
-  join(session: AnySession, room: string): boolean;
-  leave(session: AnySession, room: string): boolean;
-  rooms(session: AnySession): Set<string> | undefined;
-  flushPending(session: AnySession): void;
-  receive(session: AnySession, data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void;
-  closed(
-    session: AnySession,
-    code: number,
-    reason: string,
-    kind: CloseCause["kind"] | undefined,
-  ): void;
-  error(session: AnySession, error: unknown): void;
-  flush(session: AnySession): boolean;
-  offer(session: AnySession, frame: Frame): SendResult;
-  shutdown(session: AnySession, code: number, reason: string): void;
-  forceClose(session: AnySession): void;
-  whenClosed(session: AnySession): Promise<CloseCause>;
+  get current(): ReadonlySet<string> {
+    return this.#engine.currentRooms();
+  }
+
+  join(room: string): boolean {
+    return this.#engine.join(room);
+  }
+
+  leave(room: string): boolean {
+    return this.#engine.leave(room);
+  }
+
+  has(room: string): boolean {
+    return this.#engine.currentRooms().has(room);
+  }
 }
 
-/** Internal: the server's and adapters' access to session internals. */
-export function _sessionDriver(): SessionDriver {
-  return _driver;
-}
-
-function _isSendableCode(code: number): boolean {
+function _isSendableCode(code: unknown): code is number {
   return Number.isInteger(code) &&
-    (code === 1000 || (code >= 1001 && code <= 1003) || (code >= 1007 && code <= 1014) ||
-      (code >= 3000 && code <= 4999));
-}
-
-function _isTimeout(error: unknown): boolean {
-  const message = error instanceof Error
-    ? error.message
-    : (error as { message?: unknown })?.message;
-  return typeof message === "string" && /ping|timeout|timed out/i.test(message);
-}
-
-/** The memory a held inbound frame takes, as the backlog bound counts it. */
-function _heldBytes(data: string | Uint8Array): number {
-  return typeof data === "string" ? data.length * 2 : data.byteLength;
-}
-
-function _truncateReason(reason: string): string {
-  if (reason.length <= 41 || utf8Length(reason) <= 123) return reason;
-  let end = Math.min(reason.length, 123);
-  while (end > 0 && utf8Length(reason.slice(0, end)) > 123) end--;
-  return reason.slice(0, end);
+    (code === 1000 || ((code as number) >= 1001 && (code as number) <= 1003) ||
+      ((code as number) >= 1007 && (code as number) <= 1014) ||
+      ((code as number) >= 3000 && (code as number) <= 4999));
 }

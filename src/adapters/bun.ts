@@ -29,9 +29,8 @@
  *
  * @module
  */
-import { _openSession, type Handshake, type ServeInfo, type Server } from "../server.ts";
-import { _sessionDriver, type CloseCause, type Session } from "../session.ts";
-import type { Socket } from "../socket.ts";
+import type { AdapterServer, Connection, Handshake, ServeInfo, Socket } from "../adapter.ts";
+import type { CloseCause } from "../session.ts";
 
 /** A client address, as Bun's `server.requestIP(request)` returns it. */
 export interface BunSocketAddress {
@@ -207,9 +206,7 @@ export interface BunServeOptions {
  * await bun.stop();
  * ```
  */
-export function bunAdapter<Ctx, In extends object, Out extends object>(
-  server: Server<Ctx, In, Out>,
-): BunServeOptions {
+export function bunAdapter<Ctx>(server: AdapterServer<Ctx>): BunServeOptions {
   const limits = server.limits;
   const idleTimeout = Math.ceil(limits.idleTimeout);
   if (idleTimeout > _MAX_IDLE_TIMEOUT) {
@@ -228,32 +225,32 @@ export function bunAdapter<Ctx, In extends object, Out extends object>(
       }
       const handshake = await server.handshake(request, info);
       if (handshake instanceof Response) return handshake;
-      const upgraded = bun.upgrade(request, {
-        data: new _Link(handshake),
-        headers: handshake.protocol === undefined
-          ? _NO_PROTOCOL
-          : { "Sec-WebSocket-Protocol": handshake.protocol },
-      });
+      let upgraded: boolean;
+      try {
+        upgraded = bun.upgrade(request, {
+          data: new _Link(handshake),
+          headers: handshake.protocol === undefined
+            ? _NO_PROTOCOL
+            : { "Sec-WebSocket-Protocol": handshake.protocol },
+        });
+      } catch (error) {
+        return server.upgradeFailed(request, handshake, error);
+      }
       if (upgraded) return undefined;
-      server.abandon(handshake);
-      return new Response("Bad WebSocket handshake: Bun refused the upgrade", { status: 400 });
+      return server.upgradeFailed(request, handshake, new Error("Bun refused the upgrade"));
     },
     websocket: {
       open(ws: BunServerWebSocket): void {
-        (ws.data as _Link<Ctx, In, Out>).open(ws, server);
+        (ws.data as _Link<Ctx>).open(ws, server);
       },
       message(ws: BunServerWebSocket, message: string | Uint8Array): void {
-        const session = (ws.data as _Link<Ctx, In, Out>).session;
-        if (session !== undefined) {
-          _driver.receive(session, message as string | Uint8Array<ArrayBuffer>);
-        }
+        (ws.data as _Link<Ctx>).connection?.message(message as string | Uint8Array<ArrayBuffer>);
       },
       drain(ws: BunServerWebSocket): void {
-        const session = (ws.data as _Link<Ctx, In, Out>).session;
-        if (session !== undefined) _driver.flush(session);
+        (ws.data as _Link<Ctx>).connection?.drain();
       },
       close(ws: BunServerWebSocket, code: number, reason: string): void {
-        (ws.data as _Link<Ctx, In, Out>).closed(code, reason);
+        (ws.data as _Link<Ctx>).closed(code, reason);
       },
       maxPayloadLength: Math.floor(limits.maxMessageBytes),
       idleTimeout,
@@ -266,7 +263,6 @@ export function bunAdapter<Ctx, In extends object, Out extends object>(
 }
 
 const _MAX_IDLE_TIMEOUT = 960;
-const _driver = _sessionDriver();
 
 /**
  * Sent when the server chose no subprotocol. An empty value makes Bun send
@@ -292,13 +288,13 @@ class _EarlyClose {
 
 /**
  * The one per-connection object: Bun's `ws.data` and the session's
- * {@linkcode Socket} at once. Three fields: the socket, the session, and
+ * {@linkcode Socket} at once. Three fields: the socket, the connection, and
  * the handshake (replaced by an early close, if any, while opening).
  */
-class _Link<Ctx, In extends object, Out extends object> implements Socket {
+class _Link<Ctx> implements Socket {
   #ws!: BunServerWebSocket;
   #pending: Handshake<Ctx> | _EarlyClose | undefined;
-  session: Session<Ctx, In, Out> | undefined;
+  connection: Connection<Ctx> | undefined;
 
   constructor(handshake: Handshake<Ctx>) {
     this.#pending = handshake;
@@ -328,31 +324,31 @@ class _Link<Ctx, In extends object, Out extends object> implements Socket {
     this.#ws.cork(callback);
   }
 
-  open(ws: BunServerWebSocket, server: Server<Ctx, In, Out>): void {
+  open(ws: BunServerWebSocket, server: AdapterServer<Ctx>): void {
     this.#ws = ws;
     ws.binaryType = "uint8array";
     const handshake = this.#pending as Handshake<Ctx>;
     this.#pending = undefined;
     // `onConnect`, or a shutdown under way, may close the socket inside
-    // `server.open()`; Bun then calls `closed()` before `session` is set.
-    const session = _openSession(server, this, handshake, { drains: true });
+    // `server.open()`; Bun then calls `closed()` before `connection` is set.
+    const connection = server.open(this, handshake, { drains: true });
     const early = this.#pending as _EarlyClose | undefined;
     if (early === undefined) {
-      this.session = session;
+      this.connection = connection;
     } else {
       this.#pending = undefined;
-      _driver.closed(session, early.code, early.reason, _kind(early.code, early.reason));
+      connection.close(early.code, early.reason, _kind(early.code, early.reason));
     }
   }
 
   closed(code: number, reason: string): void {
-    const session = this.session;
-    if (session === undefined) {
+    const connection = this.connection;
+    if (connection === undefined) {
       this.#pending = new _EarlyClose(code, reason);
       return;
     }
-    this.session = undefined;
-    _driver.closed(session, code, reason, _kind(code, reason));
+    this.connection = undefined;
+    connection.close(code, reason, _kind(code, reason));
   }
 }
 

@@ -1,26 +1,14 @@
+import type { AdapterServer, Connection, Handshake } from "./adapter.ts";
 import { CloseCode } from "./close_codes.ts";
-import { _openSession, type Handshake, type Server } from "./server.ts";
-import { _sessionDriver, type Session } from "./session.ts";
-
-const _driver = _sessionDriver();
 
 /** The reason Deno gives when it closes a socket for its idle timeout. */
 const _NO_PONG = "No response from ping frame.";
 
 /**
- * Upgrades an HTTP request to a standard server-side `WebSocket`, like
- * `Deno.upgradeWebSocket`.
+ * The default upgrade: `Deno.upgradeWebSocket`.
  *
- * @param request The upgrade request.
- * @param options The subprotocol to answer with, and the idle timeout in seconds.
- * @returns The 101 response to return and the socket.
+ * @throws {TypeError} Outside Deno: on Bun, serve through `@switchboard/ws/bun`.
  */
-export type Upgrade = (
-  request: Request,
-  options: { protocol?: string; idleTimeout: number },
-) => { response: Response; socket: WebSocket };
-
-/** The default {@linkcode Upgrade}: `Deno.upgradeWebSocket`. */
 export function upgradeWithDeno(
   request: Request,
   options: { protocol?: string; idleTimeout: number },
@@ -28,7 +16,8 @@ export function upgradeWithDeno(
   const deno = (globalThis as { Deno?: { upgradeWebSocket?: unknown } }).Deno;
   if (typeof deno?.upgradeWebSocket !== "function") {
     throw new TypeError(
-      "Cannot upgrade: Deno.upgradeWebSocket is not available; on Bun use @switchboard/ws/bun",
+      "Cannot upgrade: Deno.upgradeWebSocket is not available; on Bun, serve with " +
+        "Bun.serve({ ...bunAdapter(server) }) from @switchboard/ws/bun",
     );
   }
   return Deno.upgradeWebSocket(request, options);
@@ -36,12 +25,13 @@ export function upgradeWithDeno(
 
 /**
  * Wires a standard `WebSocket`'s events to a server: the session opens on
- * `open`, and messages and the close reach it. Deno's close event alone
- * tells an idle timeout or a lost connection apart, so there is no `error`
- * listener. One listener object per socket, no closures.
+ * `open` through `server.open()`, and messages and the close reach its
+ * connection. Deno's close event alone tells an idle timeout or a lost
+ * connection apart, so there is no `error` listener. One listener object
+ * per socket, no closures.
  */
-export function attachWebSocket<Ctx, In extends object, Out extends object>(
-  server: Server<Ctx, In, Out>,
+export function attachWebSocket<Ctx>(
+  server: Pick<AdapterServer<Ctx>, "open" | "abandon">,
   socket: WebSocket,
   handshake: Handshake<Ctx>,
 ): void {
@@ -54,13 +44,17 @@ export function attachWebSocket<Ctx, In extends object, Out extends object>(
   socket.addEventListener("close", bridge);
 }
 
-class _Bridge<Ctx, In extends object, Out extends object> implements EventListenerObject {
-  #server: Server<Ctx, In, Out> | undefined;
+class _Bridge<Ctx> implements EventListenerObject {
+  #server: Pick<AdapterServer<Ctx>, "open" | "abandon"> | undefined;
   #handshake: Handshake<Ctx> | undefined;
   readonly #socket: WebSocket;
-  #session: Session<Ctx, In, Out> | undefined;
+  #connection: Connection<Ctx> | undefined;
 
-  constructor(server: Server<Ctx, In, Out>, socket: WebSocket, handshake: Handshake<Ctx>) {
+  constructor(
+    server: Pick<AdapterServer<Ctx>, "open" | "abandon">,
+    socket: WebSocket,
+    handshake: Handshake<Ctx>,
+  ) {
     this.#server = server;
     this.#socket = socket;
     this.#handshake = handshake;
@@ -69,29 +63,30 @@ class _Bridge<Ctx, In extends object, Out extends object> implements EventListen
   handleEvent(event: Event): void {
     switch (event.type) {
       case "message":
-        if (this.#session !== undefined) {
-          _driver.receive(this.#session, (event as MessageEvent).data);
-        }
+        this.#connection?.message((event as MessageEvent).data);
         break;
       case "open":
-        this.#session = _openSession(this.#server!, this.#socket, this.#handshake!, {});
+        this.#connection = this.#server!.open(this.#socket, this.#handshake!);
         this.#server = undefined;
         this.#handshake = undefined;
         break;
       case "close": {
-        const session = this.#session;
-        if (session === undefined) {
+        const connection = this.#connection;
+        if (connection === undefined) {
           this.#server?.abandon(this.#handshake!); // closed before it opened
+          this.#server = undefined;
+          this.#handshake = undefined;
           return;
         }
+        this.#connection = undefined;
         const { code, reason, wasClean } = event as CloseEvent;
         if (code === 0) {
           // Deno's code for a connection lost without a close frame.
-          _driver.closed(session, CloseCode.ABNORMAL, reason, "error");
+          connection.close(CloseCode.ABNORMAL, reason, "error");
         } else if (!wasClean && reason === _NO_PONG) {
-          _driver.closed(session, code, reason, "timeout");
+          connection.close(code, reason, "timeout");
         } else {
-          _driver.closed(session, code, reason, undefined);
+          connection.close(code, reason);
         }
         break;
       }

@@ -1,0 +1,363 @@
+import type { Connection as AdapterConnection } from "./adapter.ts";
+import { CloseCode } from "./close_codes.ts";
+import { type EnvelopeError, SessionClosedError } from "./errors.ts";
+import type { HookRunner } from "./hooks.ts";
+import { Inbound, type InboundOwner, type InboundShared } from "./inbound.ts";
+import type { Clock, LifeSettings } from "./settings.ts";
+import { Outbound, type OutboundOwner, type OutboundShared } from "./outbound.ts";
+import { encodeEnvelope, type Envelope, ERROR_TOPIC } from "./protocol.ts";
+import type { QueueFullError } from "./errors.ts";
+import type { RoomIndex } from "./rooms.ts";
+import type { Frame } from "./send_queue.ts";
+import {
+  type CloseCause,
+  type DropInfo,
+  type SendResult,
+  Session,
+  type SessionEngine,
+  type SessionStats,
+} from "./session.ts";
+import type { Socket } from "./socket.ts";
+import type { Message } from "./topics.ts";
+import { truncateUtf8, utf8Length } from "./utf8.ts";
+
+/** The longest room name, in UTF-8 bytes. */
+const _MAX_ROOM_NAME_BYTES = 255;
+
+/** The user's hooks a connection calls, each present (a no-op if not given). */
+export interface ConnectionHooks<Ctx, In extends object, Out extends object> {
+  onMessage(session: Session<Ctx, In, Out>, message: Message<In>): unknown;
+  onBinary(session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>): unknown;
+  onDrop(session: Session<Ctx, In, Out>, drop: DropInfo): unknown;
+  onInvalidMessage(session: Session<Ctx, In, Out>, error: EnvelopeError): unknown;
+  onRejectedMessage(session: Session<Ctx, In, Out>, reason: "rate-limited" | "busy"): unknown;
+}
+
+/** What the server gives its connections: shared settings, the room index, hooks, and where a close is reported. */
+export interface ConnectionHost<Ctx, In extends object, Out extends object> {
+  readonly life: LifeSettings;
+  readonly clock: Clock;
+  readonly outbound: OutboundShared;
+  readonly inbound: InboundShared;
+  readonly rooms: RoomIndex<Connection<Ctx, In, Out>>;
+  readonly runner: HookRunner<Session<Ctx, In, Out>>;
+  readonly hooks: ConnectionHooks<Ctx, In, Out>;
+  /**
+   * The session is closed: out of the registry, `onClose`. `lingering` if the
+   * runtime has not reported the connection gone yet.
+   */
+  closed(connection: Connection<Ctx, In, Out>, lingering: boolean): void;
+  /** A lingering connection is gone at last: its admission goes back. */
+  disconnected(connection: Connection<Ctx, In, Out>): void;
+}
+
+const _OPEN = 0;
+const _CLOSING = 1;
+const _CLOSED = 2;
+const _STATES = ["open", "closing", "closed"] as const;
+const _NO_ROOMS: ReadonlySet<string> = new Set<string>();
+
+/** What a connection needs only once it ends (or its runtime reports an error). */
+class _Ending {
+  cause: CloseCause | undefined;
+  runtimeError: unknown;
+  closeTimer: unknown;
+  closed: Promise<CloseCause> | undefined;
+  resolveClosed: ((cause: CloseCause) => void) | undefined;
+  /** Closed before the runtime reported the connection gone. */
+  lingering = false;
+}
+
+/**
+ * The engine of one socket: its state machine (open → closing → closed),
+ * close cause, rooms, an {@linkcode Outbound} side, and an
+ * {@linkcode Inbound} side made on the first frame. The adapter reports
+ * the socket's events to it; its {@linkcode Session} is the public face.
+ */
+export class Connection<Ctx, In extends object, Out extends object>
+  implements AdapterConnection<Ctx, In, Out>, SessionEngine, OutboundOwner, InboundOwner {
+  readonly session: Session<Ctx, In, Out>;
+  /** The client key its place under the session caps is held by. */
+  readonly admission: string;
+  readonly #host: ConnectionHost<Ctx, In, Out>;
+  readonly #socket: Socket;
+  readonly #outbound: Outbound;
+  #inbound: Inbound | undefined;
+  /** The rooms it is in; once closing, the rooms it left. */
+  #rooms: Set<string> | undefined;
+  #state = _OPEN;
+  #ending: _Ending | undefined;
+
+  constructor(
+    host: ConnectionHost<Ctx, In, Out>,
+    socket: Socket,
+    init: { id: string; ctx: Ctx; admission: string; batch: boolean; drains: boolean },
+  ) {
+    this.#host = host;
+    this.#socket = socket;
+    this.admission = init.admission;
+    this.#outbound = new Outbound(host.outbound, this, socket, init.batch, init.drains);
+    this.session = new Session(init.id, init.ctx, this);
+  }
+
+  // ---------------------------------------------------------------- the session's engine
+
+  get state(): "open" | "closing" | "closed" {
+    return _STATES[this.#state];
+  }
+
+  get open(): boolean {
+    return this.#state === _OPEN;
+  }
+
+  get closeCause(): CloseCause | undefined {
+    return this.#ending?.cause;
+  }
+
+  get stats(): SessionStats {
+    const outbound = this.#outbound;
+    const queue = outbound.queue;
+    const inbound = this.#inbound;
+    return {
+      messagesSent: outbound.messagesSent,
+      bytesSent: outbound.bytesSent,
+      messagesQueued: outbound.messagesQueued,
+      queueLength: queue?.length ?? 0,
+      queueBytes: queue?.bytes ?? 0,
+      queuePeakMessages: queue?.peakMessages ?? 0,
+      queuePeakBytes: queue?.peakBytes ?? 0,
+      messagesDropped: outbound.messagesDropped,
+      bytesDropped: outbound.bytesDropped,
+      messagesReceived: inbound?.messagesReceived ?? 0,
+      invalidMessages: inbound?.invalidMessages ?? 0,
+      messagesRejected: inbound?.messagesRejected ?? 0,
+      pendingMessages: inbound?.pendingMessages ?? 0,
+    };
+  }
+
+  offer(data: string | Uint8Array<ArrayBuffer>, bytes: number): SendResult {
+    return this.#outbound.offer(data, bytes);
+  }
+
+  end(code: number, reason: string): Promise<CloseCause> {
+    this.#beginClose({ kind: "server", code, reason });
+    return this.whenClosed();
+  }
+
+  currentRooms(): ReadonlySet<string> {
+    return this.#state === _OPEN ? this.#rooms ?? _NO_ROOMS : _NO_ROOMS;
+  }
+
+  join(room: string): boolean {
+    if (typeof room !== "string") {
+      throw new TypeError(`Cannot join room: the name must be a string, got ${typeof room}`);
+    }
+    if (this.#state !== _OPEN) {
+      throw new SessionClosedError(`Cannot join room "${room}": session is closed`);
+    }
+    const rooms = this.#rooms ??= new Set();
+    if (rooms.has(room)) return false;
+    const bytes = utf8Length(room);
+    if (bytes < 1 || bytes > _MAX_ROOM_NAME_BYTES) {
+      throw new RangeError(
+        `Cannot join room: the name must have 1 to ${_MAX_ROOM_NAME_BYTES} bytes, got ${bytes}`,
+      );
+    }
+    const max = this.#host.life.maxRoomsPerSession;
+    if (rooms.size >= max) {
+      throw new RangeError(`Cannot join room "${room}": the session is already in ${max} rooms`);
+    }
+    rooms.add(room);
+    this.#host.rooms.add(room, this);
+    return true;
+  }
+
+  leave(room: string): boolean {
+    if (this.#state !== _OPEN || this.#rooms === undefined || !this.#rooms.delete(room)) {
+      return false;
+    }
+    this.#host.rooms.delete(room, this);
+    return true;
+  }
+
+  // ---------------------------------------------------------------- the adapter's side
+
+  message(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void {
+    if (this.#state !== _OPEN) return;
+    (this.#inbound ??= new Inbound(this.#host.inbound, this)).receive(data);
+  }
+
+  error(error: unknown): void {
+    this.#ended().runtimeError ??= error;
+  }
+
+  drain(): void {
+    this.#outbound.flush();
+  }
+
+  close(code: number, reason: string, kind?: CloseCause["kind"]): void {
+    if (this.#state === _CLOSED) {
+      if (this.#ending!.lingering) {
+        this.#ending!.lingering = false;
+        this.#host.disconnected(this);
+      }
+      return;
+    }
+    if (this.#state === _CLOSING) {
+      this.#finish(undefined, false, false);
+      return;
+    }
+    const error = this.#ending?.runtimeError;
+    let cause: Omit<CloseCause, "rooms">;
+    if (kind === "too-large") {
+      this.#host.outbound.tally.tooLargeCloses++;
+      cause = { kind, code: CloseCode.MESSAGE_TOO_BIG, reason };
+    } else if (kind !== undefined) {
+      cause = { kind, code, reason, error };
+    } else if (error !== undefined && _isTimeout(error)) {
+      cause = { kind: "timeout", code, reason, error };
+    } else if (error !== undefined || code === CloseCode.ABNORMAL) {
+      cause = { kind: "error", code, reason, error };
+    } else {
+      cause = { kind: "client", code, reason };
+    }
+    this.#finish(cause, false, false);
+  }
+
+  // ---------------------------------------------------------------- the server's side
+
+  /** Offers a publish's shared frame. */
+  deliver(frame: Frame): SendResult {
+    return this.#outbound.offer(frame.data, frame.bytes, frame);
+  }
+
+  /** Starts closing for a shutdown. */
+  shutdown(code: number, reason: string): void {
+    this.#beginClose({ kind: "shutdown", code, reason });
+  }
+
+  /** Closes it now, whatever the handshake: the shutdown's time is up. */
+  forceClose(): void {
+    this.#finish(this.#ending?.cause, true, true);
+  }
+
+  /** Resolves with the cause once closed. */
+  whenClosed(): Promise<CloseCause> {
+    const ending = this.#ended();
+    if (ending.closed === undefined) {
+      ending.closed = this.#state === _CLOSED
+        ? Promise.resolve(ending.cause!)
+        : new Promise((resolve) => ending.resolveClosed = resolve);
+    }
+    return ending.closed;
+  }
+
+  // ---------------------------------------------------------------- its two sides' owner
+
+  dropped(drop: DropInfo): void {
+    this.#host.runner.call(this.#host.hooks.onDrop, this.session, drop);
+  }
+
+  overflowed(error: QueueFullError): void {
+    this.#beginClose({
+      kind: "overflow",
+      code: CloseCode.TRY_AGAIN_LATER,
+      reason: "Send queue full",
+      error,
+    });
+  }
+
+  dispatch(message: Envelope | Uint8Array<ArrayBuffer>, settled: () => void): boolean {
+    const outbound = this.#outbound;
+    const { runner, hooks } = this.#host;
+    outbound.receiving = true;
+    const async = message instanceof Uint8Array
+      ? runner.call(hooks.onBinary, this.session, message, settled)
+      : runner.call(hooks.onMessage, this.session, message as Message<In>, settled);
+    outbound.receiving = false;
+    return async;
+  }
+
+  rejected(reason: "rate-limited" | "busy"): void {
+    this.#host.runner.call(this.#host.hooks.onRejectedMessage, this.session, reason);
+  }
+
+  invalid(error: EnvelopeError): void {
+    this.#host.runner.call(this.#host.hooks.onInvalidMessage, this.session, error);
+  }
+
+  reply(code: string, message: string): void {
+    const text = encodeEnvelope(ERROR_TOPIC, { code, message });
+    this.#outbound.offer(text, utf8Length(text));
+  }
+
+  fail(cause: Omit<CloseCause, "rooms">): void {
+    this.#beginClose(cause);
+  }
+
+  // ---------------------------------------------------------------- closing
+
+  #ended(): _Ending {
+    return this.#ending ??= new _Ending();
+  }
+
+  /** Decides to close: nothing is sent after this; every room is left. */
+  #beginClose(cause: Omit<CloseCause, "rooms">): void {
+    if (this.#state !== _OPEN) return;
+    this.#state = _CLOSING;
+    this.#ended().cause = { ...cause, rooms: this.#rooms ?? _NO_ROOMS };
+    this.#stop();
+    try {
+      this.#socket.close(cause.code, truncateUtf8(cause.reason, 123));
+    } catch (error) {
+      this.#host.runner.report(error, this.session);
+      this.#finish(undefined, true, false);
+      return;
+    }
+    if (this.#state !== _CLOSING) return; // some runtimes (Bun) report the close inside close()
+    const host = this.#host;
+    this.#ending!.closeTimer = host.clock.setTimeout(() => {
+      this.#ending!.closeTimer = undefined;
+      this.#finish(undefined, true, true);
+    }, host.life.closeTimeout);
+  }
+
+  /** Both sides stop (queued messages dropped, counted) and every room is left. */
+  #stop(): void {
+    this.#outbound.close();
+    this.#inbound?.close();
+    const rooms = this.#rooms;
+    if (rooms === undefined) return;
+    for (const room of rooms) this.#host.rooms.delete(room, this);
+  }
+
+  /**
+   * Closes the session: out of the registry, `onClose`, the promise.
+   * `lingering` if the runtime has not reported the connection gone: it
+   * keeps its place under the session caps until it does.
+   */
+  #finish(cause: Omit<CloseCause, "rooms"> | undefined, forced: boolean, lingering: boolean): void {
+    if (this.#state === _CLOSED) return;
+    const ending = this.#ended();
+    if (this.#state === _OPEN) {
+      ending.cause = { ...cause!, rooms: this.#rooms ?? _NO_ROOMS };
+      this.#stop();
+    }
+    this.#state = _CLOSED;
+    if (forced) ending.cause = { ...ending.cause!, forced: true };
+    if (ending.closeTimer !== undefined) {
+      this.#host.clock.clearTimeout(ending.closeTimer);
+      ending.closeTimer = undefined;
+    }
+    ending.lingering = lingering;
+    this.#host.closed(this, lingering);
+    ending.resolveClosed?.(ending.cause!);
+  }
+}
+
+function _isTimeout(error: unknown): boolean {
+  const message = error instanceof Error
+    ? error.message
+    : (error as { message?: unknown })?.message;
+  return typeof message === "string" && /ping|timeout|timed out/i.test(message);
+}

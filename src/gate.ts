@@ -1,0 +1,315 @@
+import { HttpError } from "./errors.ts";
+import type { HookRunner } from "./hooks.ts";
+import type { Refusal, ServeInfo, ServerOptions } from "./options.ts";
+import { type Clock, type GateSettings, normalOrigin } from "./settings.ts";
+import { BATCH_PROTOCOL } from "./protocol.ts";
+import type { Tally } from "./stats.ts";
+
+/**
+ * An upgrade request that passed the gate and the context factory, waiting
+ * for its socket: hand it to `server.open()` once the socket is open, or to
+ * `server.abandon()` if it never opens. It holds a place under the session
+ * caps until then.
+ *
+ * Only the server's gate makes one (`server.handshake()`); `server.open()`
+ * refuses any other, and each one opens at most one session.
+ *
+ * @typeParam Ctx The context type.
+ *
+ * @example An adapter's upgrade path
+ * ```ts ignore
+ * const handshake = await server.handshake(request, info);
+ * if (handshake instanceof Response) return handshake; // refused
+ * // ... upgrade; once the socket is open:
+ * const connection = server.open(socket, handshake);
+ * ```
+ */
+export class Handshake<Ctx = unknown> {
+  /** What the context factory returned. */
+  readonly ctx: Ctx;
+  /** The chosen subprotocol, if any. */
+  readonly protocol: string | undefined;
+  /** Makes the type nominal: an object of the same shape is not a handshake. */
+  readonly #brand = true;
+
+  /**
+   * Made by the server's gate only; `server.open()` refuses a handshake
+   * its gate did not make.
+   *
+   * @param ctx The context.
+   * @param protocol The chosen subprotocol.
+   */
+  constructor(ctx: Ctx, protocol: string | undefined) {
+    this.ctx = ctx;
+    this.protocol = protocol;
+  }
+}
+
+/** Where a handshake stands: its admission under the caps, until an open or an abandon. */
+class _Ticket {
+  /** The client key it counts under; `""` for none. */
+  readonly key: string;
+  /** `true` once opened or abandoned. */
+  done = false;
+
+  constructor(key: string) {
+    this.key = key;
+  }
+}
+
+/**
+ * The gate in front of the upgrade: `request → Handshake | Response`. It
+ * checks the handshake, the origin and the session caps, runs the context
+ * factory within its timeout, and chooses the subprotocol. Every refusal
+ * is counted and reported to `onRefuse`.
+ *
+ * It also keeps the admissions: each accepted handshake holds one place
+ * under `maxSessions` and one under `maxSessionsPerClient` for its client
+ * key, passed on to the session on open, and given back exactly once.
+ */
+export class Gate<Ctx> {
+  readonly #settings: GateSettings;
+  readonly #factory: _ContextFactory<Ctx> | undefined;
+  readonly #clientKey: (request: Request, info: ServeInfo) => string | undefined;
+  readonly #clock: Clock;
+  // deno-lint-ignore no-explicit-any
+  readonly #hooks: HookRunner<any>;
+  readonly #tally: Tally;
+  readonly #onRefuse: ((request: Request, refusal: Refusal) => unknown) | undefined;
+  readonly #tickets = new WeakMap<Handshake<Ctx>, _Ticket>();
+  readonly #perClient = new Map<string, number>();
+  #admitted = 0;
+  #handshakes = 0;
+  #closed = false;
+  #warnedKeyless = false;
+
+  constructor(
+    settings: GateSettings,
+    hooks: {
+      context?: _ContextFactory<Ctx>;
+      clientKey?: (request: Request, info: ServeInfo) => string | undefined;
+      onRefuse?: (request: Request, refusal: Refusal) => unknown;
+    },
+    // deno-lint-ignore no-explicit-any
+    runner: HookRunner<any>,
+    clock: Clock,
+    tally: Tally,
+  ) {
+    this.#settings = settings;
+    this.#factory = hooks.context;
+    this.#clientKey = hooks.clientKey ?? _remoteHost;
+    this.#onRefuse = hooks.onRefuse;
+    this.#hooks = runner;
+    this.#clock = clock;
+    this.#tally = tally;
+  }
+
+  /** Places taken under `maxSessions`: handshakes under way and sessions not yet gone. */
+  get admitted(): number {
+    return this.#admitted;
+  }
+
+  /** Handshakes accepted and neither opened nor abandoned. */
+  get handshakes(): number {
+    return this.#handshakes;
+  }
+
+  /** `true` once closed: every request is refused with 503. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Refuses every request from now on (shutdown). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  /**
+   * Runs the gate on an upgrade request.
+   *
+   * @returns The accepted handshake, or the refusal to answer with.
+   */
+  async admit(request: Request, info: ServeInfo): Promise<Handshake<Ctx> | Response> {
+    if (this.#closed) return this.refuse(request, 503, "shutting-down", "Server is shutting down");
+    const broken = _brokenHandshake(request);
+    if (broken !== undefined) {
+      return this.refuse(request, 400, "bad-handshake", `Bad WebSocket handshake: ${broken}`);
+    }
+    const origin = request.headers.get("origin");
+    if (!this.#originAllowed(origin, request)) {
+      return this.refuse(request, 403, "origin", `Origin not allowed: ${origin ?? "(none)"}`);
+    }
+    if (this.#admitted >= this.#settings.maxSessions) {
+      return this.refuse(request, 503, "server-full", "Too many sessions");
+    }
+    const key = this.#keyOf(request, info);
+    const held = key === "" ? 0 : this.#perClient.get(key) ?? 0;
+    if (held >= this.#settings.maxSessionsPerClient) {
+      return this.refuse(request, 429, "client-full", "Too many sessions from this client");
+    }
+    // Admitted now, so that concurrent handshakes cannot all pass the caps.
+    this.#take(key);
+    let ctx: Ctx | Response;
+    try {
+      ctx = await this.#runContext(request, info);
+    } catch (error) {
+      this.#release(key);
+      if (error instanceof HttpError) {
+        return this.refuse(request, error.status, "context", error.message);
+      }
+      if (error === _TIMED_OUT) {
+        return this.refuse(request, 503, "context-timeout", "The context factory timed out");
+      }
+      this.#hooks.report(error, undefined, request);
+      return this.refuse(request, 500, "context-error", "Internal Server Error");
+    }
+    if (ctx instanceof Response) {
+      this.#release(key);
+      this.#refused(request, { status: ctx.status, reason: "context", message: ctx.statusText });
+      return ctx;
+    }
+    if (this.#closed) {
+      this.#release(key);
+      return this.refuse(request, 503, "shutting-down", "Server is shutting down");
+    }
+    const handshake = new Handshake(ctx, this.#chooseProtocol(request));
+    this.#tickets.set(handshake, new _Ticket(key));
+    this.#handshakes++;
+    return handshake;
+  }
+
+  /**
+   * Takes an accepted handshake for a socket that opened: its admission
+   * passes to the session.
+   *
+   * @returns The client key the session holds its place under (`""` for none).
+   * @throws {TypeError} If this gate did not make the handshake, or it was
+   *   already opened or abandoned.
+   */
+  claim(handshake: Handshake<Ctx>): string {
+    const ticket = this.#tickets.get(handshake);
+    if (ticket === undefined) {
+      throw new TypeError("Cannot open a session: the handshake was not made by this server");
+    }
+    if (ticket.done) {
+      throw new TypeError("Cannot open a session: the handshake was already opened or abandoned");
+    }
+    ticket.done = true;
+    this.#handshakes--;
+    return ticket.key;
+  }
+
+  /** Gives back the admission of a handshake whose socket never opened; idempotent. */
+  abandon(handshake: Handshake<Ctx>): void {
+    const ticket = this.#tickets.get(handshake);
+    if (ticket === undefined || ticket.done) return;
+    ticket.done = true;
+    this.#handshakes--;
+    this.#release(ticket.key);
+  }
+
+  /** Gives back a session's admission once its connection is gone. */
+  release(key: string): void {
+    this.#release(key);
+  }
+
+  /** Counts and reports a refusal, and makes its response. */
+  refuse(request: Request, status: number, reason: Refusal["reason"], message: string): Response {
+    this.#refused(request, { status, reason, message });
+    return new Response(message, { status });
+  }
+
+  #refused(request: Request, refusal: Refusal): void {
+    this.#tally.rejected++;
+    if (this.#onRefuse !== undefined) this.#hooks.call(this.#onRefuse, request, refusal);
+  }
+
+  #take(key: string): void {
+    this.#admitted++;
+    if (key !== "") this.#perClient.set(key, (this.#perClient.get(key) ?? 0) + 1);
+  }
+
+  #release(key: string): void {
+    this.#admitted--;
+    if (key === "") return;
+    const held = this.#perClient.get(key)! - 1;
+    if (held === 0) this.#perClient.delete(key);
+    else this.#perClient.set(key, held);
+  }
+
+  /** The client key; a request without one is not capped per client, said once to `onError`. */
+  #keyOf(request: Request, info: ServeInfo): string {
+    const key = this.#clientKey(request, info) ?? "";
+    if (key === "" && !this.#warnedKeyless && this.#settings.maxSessionsPerClient !== Infinity) {
+      this.#warnedKeyless = true;
+      this.#hooks.report(
+        new Error(
+          "An upgrade request has no client key, so maxSessionsPerClient does not apply to it: " +
+            "pass the runtime's info to server.fetch(request, info), or set clientKey",
+        ),
+        undefined,
+        request,
+      );
+    }
+    return key;
+  }
+
+  #runContext(request: Request, info: ServeInfo): Ctx | Response | Promise<Ctx | Response> {
+    const factory = this.#factory;
+    if (factory === undefined) return undefined as Ctx;
+    const result = factory(request, info);
+    if (!(result instanceof Promise)) return result;
+    const clock = this.#clock;
+    let timer: unknown;
+    const expired = new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(() => reject(_TIMED_OUT), this.#settings.handshakeTimeout);
+    });
+    return Promise.race([result, expired]).finally(() => clock.clearTimeout(timer));
+  }
+
+  #originAllowed(origin: string | null, request: Request): boolean {
+    const allowed = this.#settings.origins;
+    if (allowed === "*") return true;
+    if (origin === null) return this.#settings.allowMissingOrigin;
+    const normal = normalOrigin(origin);
+    if (normal === undefined) return false; // "null", or not a URL
+    if (allowed === "same-host") {
+      const host = request.headers.get("host")?.toLowerCase();
+      if (host === undefined) return false;
+      const { host: originHost, protocol } = new URL(normal);
+      const defaultPort = protocol === "https:" ? ":443" : ":80";
+      return originHost === host ||
+        (host.endsWith(defaultPort) && originHost === host.slice(0, -defaultPort.length));
+    }
+    return allowed.has(normal);
+  }
+
+  #chooseProtocol(request: Request): string | undefined {
+    const offered = request.headers.get("sec-websocket-protocol");
+    if (offered === null) return undefined;
+    const names = offered.split(",").map((name) => name.trim());
+    return this.#settings.protocols.find((name) => names.includes(name)) ??
+      (this.#settings.batch && names.includes(BATCH_PROTOCOL) ? BATCH_PROTOCOL : undefined);
+  }
+}
+
+type _ContextFactory<Ctx> = NonNullable<ServerOptions<Ctx, object, object>["context"]>;
+
+/** Rejects a context factory that ran past `handshakeTimeout`. */
+const _TIMED_OUT: unique symbol = Symbol("timed out");
+
+function _remoteHost(_request: Request, info: ServeInfo): string | undefined {
+  return info.remoteAddr?.hostname;
+}
+
+/** What `Deno.upgradeWebSocket` checks, checked here so both runtimes answer alike. */
+function _brokenHandshake(request: Request): string | undefined {
+  const connection = request.headers.get("connection");
+  if (!connection?.split(",").some((option) => option.trim().toLowerCase() === "upgrade")) {
+    return "the 'connection' header must contain 'Upgrade'";
+  }
+  if (!request.headers.get("sec-websocket-key")) {
+    return "the 'sec-websocket-key' header must be set";
+  }
+  return undefined;
+}

@@ -1,0 +1,255 @@
+import { CloseCode } from "./close_codes.ts";
+import { EnvelopeError } from "./errors.ts";
+import type { InboundSettings } from "./settings.ts";
+import { decodeEnvelope, type Envelope } from "./protocol.ts";
+import { RingBuffer } from "./ring_buffer.ts";
+import type { CloseCause } from "./session.ts";
+import type { Tally } from "./stats.ts";
+import { utf8Length } from "./utf8.ts";
+
+/** What an {@linkcode Inbound} side asks of the connection that owns it. */
+export interface InboundOwner {
+  /** `false` once the connection is closing: nothing more is handled. */
+  readonly open: boolean;
+  /**
+   * Runs the user's handler for a decoded envelope or a binary message.
+   *
+   * @returns `true` if the handler is async; `settled` runs once it settles.
+   */
+  dispatch(message: Envelope | Uint8Array<ArrayBuffer>, settled: () => void): boolean;
+  /** A message was rejected by the rate limit or a full backlog (counted already). */
+  rejected(reason: "rate-limited" | "busy"): void;
+  /** A text frame was not a valid envelope (counted already). */
+  invalid(error: EnvelopeError): void;
+  /** Sends the client an `$error` envelope. */
+  reply(code: string, message: string): void;
+  /** Closes the connection for what the client did. */
+  fail(cause: Omit<CloseCause, "rooms">): void;
+}
+
+/** What every inbound side of one server shares. */
+export interface InboundShared {
+  readonly settings: InboundSettings;
+  readonly tally: Tally;
+  now(): number;
+}
+
+/**
+ * The inbound side of one connection, made on its first frame. Each frame
+ * goes through the size limit (1009), the token bucket, then, in arrival
+ * order and with at most `maxConcurrentHandlers` async handlers running,
+ * decoding, validation and the handler. Frames that wait for a slot are
+ * held in a backlog bounded by messages and bytes.
+ */
+export class Inbound {
+  readonly #shared: InboundShared;
+  readonly #owner: InboundOwner;
+  /** Thousandths of a token. */
+  #tokens: number;
+  /** Whole milliseconds. */
+  #refilledAt: number;
+  #rejectedRun = 0;
+  #inflight = 0;
+  #backlog: RingBuffer<string | Uint8Array<ArrayBuffer>> | undefined;
+  #backlogBytes = 0;
+  #settle: (() => void) | undefined;
+  #messagesReceived = 0;
+  #invalidMessages = 0;
+  #messagesRejected = 0;
+
+  constructor(shared: InboundShared, owner: InboundOwner) {
+    this.#shared = shared;
+    this.#owner = owner;
+    const settings = shared.settings;
+    this.#tokens = settings.burst * 1000;
+    this.#refilledAt = settings.rate > 0 ? Math.floor(shared.now()) : 0;
+  }
+
+  /** Messages received (text and binary, valid or not). */
+  get messagesReceived(): number {
+    return this.#messagesReceived;
+  }
+
+  /** Received text frames that were not valid envelopes. */
+  get invalidMessages(): number {
+    return this.#invalidMessages;
+  }
+
+  /** Received messages rejected by the rate limit or a full backlog. */
+  get messagesRejected(): number {
+    return this.#messagesRejected;
+  }
+
+  /** Received messages waiting for a handler slot now. */
+  get pendingMessages(): number {
+    return this.#backlog?.length ?? 0;
+  }
+
+  /** Takes one frame from the socket. */
+  receive(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void {
+    this.#messagesReceived++;
+    const shared = this.#shared;
+    shared.tally.messagesReceived++;
+    const max = shared.settings.maxMessageBytes;
+    if (typeof data === "string") {
+      const length = data.length;
+      if (length > max || (length * 3 > max && utf8Length(data) > max)) {
+        this.#tooLarge();
+        return;
+      }
+    } else {
+      if (!(data instanceof Uint8Array)) data = new Uint8Array(data);
+      if (data.byteLength > max) {
+        this.#tooLarge();
+        return;
+      }
+    }
+    if (shared.settings.rate > 0 && !this.#takeToken()) return;
+    if (
+      this.#inflight >= shared.settings.maxConcurrentHandlers ||
+      (this.#backlog?.length ?? 0) > 0
+    ) {
+      this.#wait(data);
+      return;
+    }
+    this.#handle(data);
+  }
+
+  /** Drops what waits in the backlog: no handler will see it (counted as rejected). */
+  close(): void {
+    const backlog = this.#backlog;
+    if (backlog === undefined) return;
+    this.#messagesRejected += backlog.length;
+    this.#shared.tally.messagesRejected += backlog.length;
+    this.#backlog = undefined;
+    this.#backlogBytes = 0;
+  }
+
+  /** Decodes one frame and runs its handler. */
+  #handle(data: string | Uint8Array<ArrayBuffer>): void {
+    if (typeof data !== "string") {
+      this.#dispatch(data);
+      return;
+    }
+    let envelope: Envelope;
+    try {
+      envelope = decodeEnvelope(data);
+      const validate = this.#shared.settings.validate;
+      if (validate !== undefined && !validate(envelope)) {
+        throw new EnvelopeError("rejected", "Invalid envelope: rejected by validate()");
+      }
+    } catch (error) {
+      this.#invalid(error);
+      return;
+    }
+    this.#dispatch(envelope);
+  }
+
+  #dispatch(message: Envelope | Uint8Array<ArrayBuffer>): void {
+    const settle = this.#settle ??= () => this.#settled();
+    if (this.#owner.dispatch(message, settle)) this.#inflight++;
+  }
+
+  /** Takes a token from the bucket; `false` if the message is rejected. */
+  #takeToken(): boolean {
+    const settings = this.#shared.settings;
+    // In thousandths of a token and whole milliseconds: small integers, so
+    // the engine keeps them unboxed and a message allocates nothing here.
+    const now = Math.floor(this.#shared.now());
+    const refill = Math.max(0, now - this.#refilledAt) * settings.rate;
+    this.#tokens = Math.min(settings.burst * 1000, this.#tokens + refill);
+    this.#refilledAt = now;
+    if (this.#tokens >= 1000) {
+      this.#tokens -= 1000;
+      this.#rejectedRun = 0;
+      return true;
+    }
+    this.#rejectedRun++;
+    this.#reject("rate-limited", this.#rejectedRun === 1);
+    if (this.#rejectedRun >= settings.closeAfter) {
+      this.#owner.fail({
+        kind: "policy",
+        code: CloseCode.POLICY_VIOLATION,
+        reason: "Rate limit exceeded",
+      });
+    }
+    return false;
+  }
+
+  /** Holds a frame until a handler slot frees, within the backlog's bounds. */
+  #wait(data: string | Uint8Array<ArrayBuffer>): void {
+    const settings = this.#shared.settings;
+    const bytes = _heldBytes(data);
+    const backlog = this.#backlog ??= new RingBuffer(settings.maxPendingMessages);
+    if (
+      backlog.length >= settings.maxPendingMessages ||
+      this.#backlogBytes + bytes > settings.maxPendingBytes
+    ) {
+      this.#reject("busy", true);
+      return;
+    }
+    backlog.push(data);
+    this.#backlogBytes += bytes;
+  }
+
+  /** An async handler settled: run waiting frames while slots are free. */
+  #settled(): void {
+    this.#inflight--;
+    const max = this.#shared.settings.maxConcurrentHandlers;
+    while (this.#backlog !== undefined && this.#backlog.length > 0 && this.#owner.open) {
+      if (this.#inflight >= max) return;
+      const data = this.#backlog.shift()!;
+      this.#backlogBytes -= _heldBytes(data);
+      this.#handle(data);
+    }
+  }
+
+  /** Counts a rejected message, tells the owner, and (if `reply`) the client. */
+  #reject(reason: "rate-limited" | "busy", reply: boolean): void {
+    this.#messagesRejected++;
+    this.#shared.tally.messagesRejected++;
+    this.#owner.rejected(reason);
+    if (reply) {
+      this.#owner.reply(
+        reason,
+        reason === "busy"
+          ? "Message rejected: too many messages waiting for the handler"
+          : "Message rejected: rate limit exceeded",
+      );
+    }
+  }
+
+  #tooLarge(): void {
+    this.#shared.tally.tooLargeCloses++;
+    this.#owner.fail({
+      kind: "too-large",
+      code: CloseCode.MESSAGE_TOO_BIG,
+      reason: "Received too big message", // Bun's words, which it sends itself
+    });
+  }
+
+  #invalid(error: unknown): void {
+    const envelopeError = error instanceof EnvelopeError
+      ? error
+      : new EnvelopeError("rejected", "Invalid envelope: validate() threw", { cause: error });
+    this.#invalidMessages++;
+    this.#shared.tally.invalidMessages++;
+    this.#owner.invalid(envelopeError);
+    const policy = this.#shared.settings.invalidMessage;
+    if (policy === "close") {
+      this.#owner.fail({
+        kind: "invalid",
+        code: CloseCode.INVALID_PAYLOAD,
+        reason: envelopeError.message,
+        error: envelopeError,
+      });
+    } else if (policy === "reply") {
+      this.#owner.reply(envelopeError.code, envelopeError.message);
+    }
+  }
+}
+
+/** The memory a held inbound frame takes, as the backlog bound counts it. */
+function _heldBytes(data: string | Uint8Array): number {
+  return typeof data === "string" ? data.length * 2 : data.byteLength;
+}

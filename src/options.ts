@@ -1,0 +1,308 @@
+import type { EnvelopeError } from "./errors.ts";
+import type { Envelope } from "./protocol.ts";
+import type { OverflowPolicy } from "./send_queue.ts";
+import type { CloseCause, DropInfo, Session } from "./session.ts";
+import type { Message, Topics } from "./topics.ts";
+
+/**
+ * What the HTTP server knows about the connection; a structural subset of
+ * `Deno.ServeHandlerInfo`, filled the same way by the Bun adapter.
+ */
+export interface ServeInfo {
+  /** The client's address, when the runtime gives one. */
+  readonly remoteAddr?: {
+    readonly hostname?: string;
+    readonly port?: number;
+    readonly transport?: string;
+  };
+}
+
+/**
+ * An upgrade request refused before the upgrade, as `onRefuse` gets it.
+ *
+ * | reason | status | when |
+ * | --- | --- | --- |
+ * | `"shutting-down"` | 503 | during `shutdown()` |
+ * | `"bad-handshake"` | 400 | a broken WebSocket handshake |
+ * | `"origin"` | 403 | an `Origin` that `origins` does not allow |
+ * | `"server-full"` | 503 | `maxSessions` reached |
+ * | `"client-full"` | 429 | `maxSessionsPerClient` reached for the client's key |
+ * | `"context"` | the factory's | the context factory refused (a `Response` or an `HttpError`) |
+ * | `"context-timeout"` | 503 | the context factory ran past `handshakeTimeout` |
+ * | `"context-error"` | 500 | the context factory threw something else (also reported to `onError`) |
+ * | `"upgrade-failed"` | 400 or 500 | the runtime refused the upgrade |
+ */
+export interface Refusal {
+  /** The response's HTTP status. */
+  readonly status: number;
+  /** Why, as a stable code. */
+  readonly reason:
+    | "shutting-down"
+    | "bad-handshake"
+    | "origin"
+    | "server-full"
+    | "client-full"
+    | "context"
+    | "context-timeout"
+    | "context-error"
+    | "upgrade-failed";
+  /** A sentence for a log: the response body, or the factory's own message. */
+  readonly message: string;
+}
+
+/**
+ * Upgrades an HTTP request to a standard server-side `WebSocket`, like
+ * `Deno.upgradeWebSocket` (the default on Deno).
+ *
+ * @param request The upgrade request.
+ * @param options The subprotocol to answer with, and the idle timeout in seconds.
+ * @returns The 101 response to return and the socket.
+ */
+export type Upgrade = (
+  request: Request,
+  options: { protocol?: string; idleTimeout: number },
+) => { response: Response; socket: WebSocket };
+
+/** The timer functions a server uses; every field is optional. */
+export interface Timers {
+  /** Like `globalThis.setTimeout`. */
+  setTimeout?(fn: () => void, ms: number): unknown;
+  /** Like `globalThis.clearTimeout`. */
+  clearTimeout?(id: unknown): void;
+  /** Milliseconds on a monotonic clock, like `performance.now`. */
+  now?(): number;
+}
+
+/**
+ * Options of a {@linkcode Server}. Every limit has a safe default.
+ *
+ * @typeParam Ctx The context type, inferred from `context`.
+ * @typeParam In The event map of messages from clients, set by `topics`.
+ * @typeParam Out The event map of messages to clients, set by `topics`.
+ */
+export interface ServerOptions<Ctx, In extends object, Out extends object> {
+  /**
+   * The topics in each direction, as types: `defineTopics<In, Out>()`.
+   * Only types; runtime checks go in `validate`.
+   */
+  topics?: Topics<In, Out>;
+  /**
+   * Builds the session's context before the upgrade: authenticate here.
+   * Return the context (or a promise of it), or refuse the upgrade: return
+   * a `Response`, or throw an {@linkcode HttpError} for its status. Any
+   * other throw is a bug in the factory: it is reported to `onError` (with
+   * the request) and answered 500. Without it every upgrade is accepted and
+   * `ctx` is `undefined`.
+   */
+  context?: (request: Request, info: ServeInfo) => Ctx | Response | Promise<Ctx | Response>;
+  /** Called once a session is open; it may send and join rooms. */
+  onConnect?: (session: Session<Ctx, In, Out>) => unknown;
+  /** Called for each valid text envelope, in arrival order. */
+  onMessage?: (session: Session<Ctx, In, Out>, message: Message<In>) => unknown;
+  /** Called for each binary message, in arrival order. */
+  onBinary?: (session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>) => unknown;
+  /** Called once per session after it closed and left every room (`cause.rooms`). */
+  onClose?: (session: Session<Ctx, In, Out>, cause: CloseCause) => unknown;
+  /** Called each time outgoing messages are dropped. */
+  onDrop?: (session: Session<Ctx, In, Out>, drop: DropInfo) => unknown;
+  /** Called for each text frame that is not a valid envelope. */
+  onInvalidMessage?: (session: Session<Ctx, In, Out>, error: EnvelopeError) => unknown;
+  /** Called for each inbound message rejected by the rate limit or a full backlog. */
+  onRejectedMessage?: (session: Session<Ctx, In, Out>, reason: "rate-limited" | "busy") => unknown;
+  /**
+   * Called for each upgrade request refused before the upgrade, with the
+   * status it got and why: the place to log refusals.
+   */
+  onRefuse?: (request: Request, refusal: Refusal) => unknown;
+  /**
+   * Called when a hook throws or rejects, when the context factory throws
+   * something other than an `HttpError` (then `request` is set and the
+   * client got 500), and for a misconfiguration found while serving.
+   * @default {console.error}
+   */
+  onError?: (
+    error: unknown,
+    session: Session<Ctx, In, Out> | undefined,
+    request?: Request,
+  ) => unknown;
+  /**
+   * Answers requests that are not WebSocket upgrades.
+   * @default {a 426 Upgrade Required response}
+   */
+  fallback?: (request: Request, info: ServeInfo) => Response | Promise<Response>;
+  /** Subprotocols the server speaks, best first; the first one the client offers is chosen. */
+  protocols?: readonly string[];
+  /**
+   * Accept clients that offer the subprotocol {@linkcode BATCH_PROTOCOL}:
+   * the text messages a session is sent in one tick then travel together
+   * as one text frame holding a JSON array of envelopes (decode with
+   * {@linkcode decodeFrame}). Plain clients are unaffected. Checked after
+   * `protocols`.
+   * @default {true}
+   */
+  batch?: boolean;
+  /**
+   * The largest inbound message in bytes; a larger one closes the session with 1009.
+   * @default {1048576}
+   */
+  maxMessageBytes?: number;
+  /**
+   * Seconds without a pong (Deno) or without traffic (Bun) before the runtime
+   * closes the connection; 0 disables it. Deno's own default is 30 s, Bun's
+   * 120 s: switchboard sets 30 on both.
+   * @default {30}
+   */
+  idleTimeout?: number;
+  /**
+   * The most messages a session's send queue holds.
+   * @default {1024}
+   */
+  maxQueueMessages?: number;
+  /**
+   * The most bytes a session's send queue holds.
+   * @default {1048576}
+   */
+  maxQueueBytes?: number;
+  /**
+   * What to do when the send queue is full: close the session with 1013,
+   * or drop the oldest or the newest message.
+   * @default {"close"}
+   */
+  overflow?: OverflowPolicy;
+  /**
+   * Bytes the runtime may hold for a socket before new messages wait in the
+   * session's own queue.
+   * @default {65536}
+   */
+  highWaterMark?: number;
+  /**
+   * What a malformed text envelope gets: `"reply"` an envelope on topic
+   * `"$error"` with `{ code, message }`; `"close"` a close with 1007;
+   * `"ignore"` nothing. It is counted and reported to `onInvalidMessage` in
+   * every case.
+   * @default {"reply"}
+   */
+  invalidMessage?: "reply" | "close" | "ignore";
+  /**
+   * Checks each decoded envelope before `onMessage`; `false` or a throw makes
+   * it invalid. Throw an {@linkcode EnvelopeError} to choose the `code` and
+   * `message` the client gets under `invalidMessage: "reply"`.
+   */
+  validate?: (envelope: Envelope) => boolean;
+  /**
+   * Milliseconds to wait for the closing handshake before a closing session
+   * is released anyway (`cause.forced`).
+   * @default {5000}
+   */
+  closeTimeout?: number;
+  /**
+   * Makes session ids.
+   * @default {crypto.randomUUID}
+   */
+  generateId?: () => string;
+  /**
+   * Upgrades a request to a standard `WebSocket`.
+   * @default {Deno.upgradeWebSocket}
+   */
+  upgrade?: Upgrade;
+  /**
+   * Which `Origin` may open a WebSocket (Cross-Site WebSocket Hijacking):
+   * `"same-host"` when the Origin's host is the request's `Host`, `"*"` for
+   * any, or a list of exact origins (`"https://app.example.com"`; compared
+   * after lower-casing and dropping a default port). A refused Origin gets
+   * 403 before the context factory runs. `"null"` is never on a list.
+   *
+   * `"same-host"` refuses a page served from another origin: `localhost`
+   * against `127.0.0.1`, a dev server on another port, a `file://` page.
+   * List those origins to allow them.
+   * @default {"same-host"}
+   */
+  origins?: "same-host" | "*" | readonly string[];
+  /**
+   * Whether a request without an `Origin` (not from a browser) passes the
+   * origin check.
+   * @default {true}
+   */
+  allowMissingOrigin?: boolean;
+  /**
+   * Milliseconds an async context factory may take; later, 503.
+   * @default {5000}
+   */
+  handshakeTimeout?: number;
+  /**
+   * The most sessions at once (handshakes under way count); beyond, 503.
+   * @default {50000}
+   */
+  maxSessions?: number;
+  /**
+   * The most sessions at once per client key; beyond, 429. A request
+   * without a key (no remote address: `server.fetch(request)` called
+   * without `info`) is not counted per client; `onError` says so once.
+   * @default {1024}
+   */
+  maxSessionsPerClient?: number;
+  /**
+   * The key `maxSessionsPerClient` counts by; `""` or `undefined` for none.
+   * Behind a proxy, use the forwarded address.
+   * @default {the remote address's hostname}
+   */
+  clientKey?: (request: Request, info: ServeInfo) => string | undefined;
+  /**
+   * A token bucket on each session's inbound messages: `rate` per second,
+   * up to `burst` at once. A message over the limit is rejected (counted,
+   * `onRejectedMessage`; the first of a run gets a `"$error"` envelope with
+   * code `"rate-limited"`), and `closeAfter` rejections in a row close the
+   * session with 1008. `false` turns it off.
+   * @default {{ rate: 100, burst: 200, closeAfter: 50 }}
+   */
+  rateLimit?: { rate: number; burst?: number; closeAfter?: number } | false;
+  /**
+   * How many async `onMessage`/`onBinary` calls may run at once per session.
+   * Messages are handled in arrival order; while all slots are taken, new
+   * ones wait in a bounded backlog.
+   * @default {1}
+   */
+  maxConcurrentHandlers?: number;
+  /**
+   * The most inbound messages waiting for a handler slot per session; beyond,
+   * a message is rejected (`"$error"` with code `"busy"`).
+   * @default {64}
+   */
+  maxPendingMessages?: number;
+  /**
+   * The most memory (UTF-16 text counts 2 bytes a unit) that waiting inbound
+   * messages may take per session.
+   * @default {2097152}
+   */
+  maxPendingBytes?: number;
+  /**
+   * The most rooms one session may be in; `join` throws a `RangeError`
+   * beyond. Room names have 1 to 255 UTF-8 bytes.
+   * @default {128}
+   */
+  maxRoomsPerSession?: number;
+  /**
+   * The timer functions, for tests that drive time by hand.
+   * @default {globalThis.setTimeout, clearTimeout and performance.now}
+   */
+  timers?: Timers;
+}
+
+/** Options of {@linkcode Server.shutdown}. */
+export interface ShutdownOptions {
+  /**
+   * The close code sent to every session.
+   * @default {1001}
+   */
+  code?: number;
+  /**
+   * The close reason.
+   * @default {"Server shutting down"}
+   */
+  reason?: string;
+  /**
+   * Milliseconds to wait for the closing handshakes before releasing the rest.
+   * @default {5000}
+   */
+  timeout?: number;
+}

@@ -1,0 +1,314 @@
+import { QueueFullError } from "./errors.ts";
+import type { OutboundSettings } from "./settings.ts";
+import { type Frame, SendQueue } from "./send_queue.ts";
+import type { DropInfo, SendResult } from "./session.ts";
+import type { Socket } from "./socket.ts";
+import type { Tally } from "./stats.ts";
+import { utf8Length } from "./utf8.ts";
+
+/** What an {@linkcode Outbound} tells the connection that owns it. */
+export interface OutboundOwner {
+  /** Messages were dropped; they are counted already. */
+  dropped(drop: DropInfo): void;
+  /** The queue overflowed under the `close` policy: the owner closes. */
+  overflowed(error: QueueFullError): void;
+}
+
+/** The server-wide write scheduler, as an outbound side sees it. */
+export interface WriteScheduler {
+  /** Writes the side's coalesced frames at the end of this tick. */
+  defer(outbound: Outbound): void;
+  /** Keeps flushing the side's queue until it is empty (runtimes without drain events). */
+  congested(outbound: Outbound): void;
+  /** Forgets the side: it is closed. */
+  forget(outbound: Outbound): void;
+}
+
+/** What every outbound side of one server shares. */
+export interface OutboundShared {
+  readonly settings: OutboundSettings;
+  readonly scheduler: WriteScheduler;
+  readonly tally: Tally;
+}
+
+// How frames are written: each at once; the tick's frames under one cork
+// (Bun); the tick's text frames joined in one batch frame (negotiated).
+const _DIRECT = 0;
+const _CORK = 1;
+const _JOIN = 2;
+/** A coalesced write is cut at this many bytes. */
+const _COALESCE_BYTES = 16 * 1024;
+
+/** Counters an outbound side needs only once something waits or is dropped. */
+class _Rarely {
+  messagesQueued = 0;
+  messagesDropped = 0;
+  bytesDropped = 0;
+  /** `true` while `onDrop` runs: drops it causes are counted, not reported again. */
+  reporting = false;
+}
+
+/**
+ * The outbound side of one connection: every frame to the socket goes
+ * through {@linkcode Outbound.offer}. While nothing waits and the socket
+ * is under its high-water mark a frame is written now, or coalesced with
+ * the tick's other frames (one cork on Bun, one batch frame for batch
+ * clients); otherwise it waits in the bounded {@linkcode SendQueue} under
+ * the overflow policy. Every drop is counted and reported to the owner.
+ */
+export class Outbound {
+  readonly #shared: OutboundShared;
+  readonly #owner: OutboundOwner;
+  readonly #socket: Socket;
+  readonly #mode: number;
+  readonly #drains: boolean;
+  #open = true;
+  /** `true` while a hook runs for a message this socket received (Bun corks those sends). */
+  receiving = false;
+  #pending: (string | Uint8Array<ArrayBuffer>)[] | undefined;
+  #pendingBytes = 0;
+  #queue: SendQueue | undefined;
+  #rarely: _Rarely | undefined;
+  #messagesSent = 0;
+  #bytesSent = 0;
+
+  /**
+   * @param shared The server's settings, scheduler and counters.
+   * @param owner The connection.
+   * @param socket The socket written to.
+   * @param batch `true` if the client negotiated batch frames.
+   * @param drains `true` if the adapter reports drains; else the scheduler polls.
+   */
+  constructor(
+    shared: OutboundShared,
+    owner: OutboundOwner,
+    socket: Socket,
+    batch: boolean,
+    drains: boolean,
+  ) {
+    this.#shared = shared;
+    this.#owner = owner;
+    this.#socket = socket;
+    this.#mode = batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT;
+    this.#drains = drains;
+  }
+
+  /** Messages handed to the socket. */
+  get messagesSent(): number {
+    return this.#messagesSent;
+  }
+
+  /** Bytes handed to the socket. */
+  get bytesSent(): number {
+    return this.#bytesSent;
+  }
+
+  /** Messages that ever waited in the queue. */
+  get messagesQueued(): number {
+    return this.#rarely?.messagesQueued ?? 0;
+  }
+
+  /** Messages dropped, for any reason. */
+  get messagesDropped(): number {
+    return this.#rarely?.messagesDropped ?? 0;
+  }
+
+  /** Bytes dropped. */
+  get bytesDropped(): number {
+    return this.#rarely?.bytesDropped ?? 0;
+  }
+
+  /** The send queue, once something waited. */
+  get queue(): SendQueue | undefined {
+    return this.#queue;
+  }
+
+  /**
+   * Offers one frame. `frame`, if given, is the shared frame of a publish,
+   * queued as it is instead of a new one.
+   *
+   * @returns What happened to it.
+   */
+  offer(data: string | Uint8Array<ArrayBuffer>, bytes: number, frame?: Frame): SendResult {
+    if (!this.#open) return "closed";
+    const settings = this.#shared.settings;
+    let queue = this.#queue;
+    if (
+      (queue === undefined || queue.length === 0) &&
+      this.#socket.bufferedAmount + this.#pendingBytes < settings.highWaterMark
+    ) {
+      if (
+        this.#mode === _DIRECT || (this.#mode === _CORK && this.receiving) ||
+        (this.#mode === _JOIN && typeof data !== "string")
+      ) {
+        // (A corking runtime already corks sends made in the socket's own handler.)
+        if (this.#pendingBytes > 0) this.flushPending();
+        return this.#write(data, bytes, 1) ? "sent" : "dropped";
+      }
+      const pending = this.#pending ??= [];
+      if (pending.length === 0) this.#shared.scheduler.defer(this);
+      pending.push(data);
+      this.#pendingBytes += bytes;
+      if (this.#pendingBytes >= _COALESCE_BYTES) this.flushPending();
+      return "sent";
+    }
+    if (this.#pendingBytes > 0) this.flushPending(); // they are older: they go first
+    queue ??= this.#queue = new SendQueue(
+      settings.maxQueueMessages,
+      settings.maxQueueBytes,
+      settings.overflow,
+    );
+    const result = queue.push(frame ?? { data, bytes });
+    switch (result.kind) {
+      case "queued":
+        this.#rare().messagesQueued++;
+        if ("dropped" in result) this.#dropped("overflow", result.dropped, result.droppedBytes);
+        if (!this.#drains) this.#shared.scheduler.congested(this);
+        return "queued";
+      case "dropped":
+        this.#dropped("overflow", 1, bytes);
+        return "dropped";
+      case "overflow": {
+        const error = new QueueFullError(queue.length, queue.bytes, bytes);
+        this.#dropped("overflow", 1, bytes);
+        this.#shared.tally.overflowCloses++;
+        this.#owner.overflowed(error);
+        return "dropped";
+      }
+    }
+  }
+
+  /** Writes the frames this tick coalesced: one batch frame, or all under one cork. */
+  flushPending(): void {
+    const pending = this.#pending;
+    if (pending === undefined || pending.length === 0) return;
+    const bytes = this.#pendingBytes;
+    this.#pendingBytes = 0;
+    if (this.#mode === _JOIN) {
+      const count = pending.length;
+      const frame = count === 1 ? pending[0] : `[${pending.join(",")}]`;
+      pending.length = 0;
+      this.#write(frame, bytes, count);
+      return;
+    }
+    const socket = this.#socket;
+    let dropped = 0;
+    let droppedBytes = 0;
+    socket.cork!(() => {
+      for (let i = 0; i < pending.length; i++) {
+        const data = pending[i];
+        if (!_sendTo(socket, data)) {
+          dropped++;
+          droppedBytes += typeof data === "string" ? utf8Length(data) : data.byteLength;
+        }
+      }
+    });
+    const sent = pending.length - dropped;
+    pending.length = 0;
+    this.#messagesSent += sent;
+    this.#bytesSent += bytes - droppedBytes;
+    this.#shared.tally.messagesSent += sent;
+    if (dropped > 0) this.#dropped("runtime", dropped, droppedBytes);
+  }
+
+  /**
+   * Writes queued frames while the socket is under its high-water mark.
+   *
+   * @returns `true` if nothing waits any more.
+   */
+  flush(): boolean {
+    const queue = this.#queue;
+    if (queue === undefined) return true;
+    const socket = this.#socket;
+    const limit = this.#shared.settings.highWaterMark;
+    while (this.#open && queue.length > 0 && socket.bufferedAmount < limit) {
+      if (this.#mode === _JOIN && typeof queue.peek()!.data === "string") {
+        this.#flushBatch(queue);
+      } else {
+        const frame = queue.shift()!;
+        this.#write(frame.data, frame.bytes, 1);
+      }
+    }
+    return queue.length === 0 || !this.#open;
+  }
+
+  /**
+   * Closes the side: this tick's coalesced frames are written (they were
+   * accepted as sent), queued ones are dropped (counted as `"closed"`), and
+   * nothing more is taken.
+   */
+  close(): void {
+    if (!this.#open) return;
+    this.flushPending();
+    this.#open = false;
+    const queue = this.#queue;
+    if (queue === undefined) return;
+    this.#shared.scheduler.forget(this);
+    if (queue.length > 0) this.#dropped("closed", queue.length, queue.bytes);
+    queue.clear();
+  }
+
+  /** Writes consecutive queued text frames as one batch frame of at most `_COALESCE_BYTES`. */
+  #flushBatch(queue: SendQueue): void {
+    const parts: string[] = [];
+    let bytes = 0;
+    for (let next = queue.peek(); next !== undefined; next = queue.peek()) {
+      if (typeof next.data !== "string") break;
+      if (parts.length > 0 && bytes + next.bytes > _COALESCE_BYTES) break;
+      queue.shift();
+      parts.push(next.data);
+      bytes += next.bytes;
+    }
+    this.#write(parts.length === 1 ? parts[0] : `[${parts.join(",")}]`, bytes, parts.length);
+  }
+
+  /**
+   * Hands one frame holding `messages` messages to the socket; `false` if
+   * the runtime refused it (counted as dropped).
+   */
+  #write(data: string | Uint8Array<ArrayBuffer>, bytes: number, messages: number): boolean {
+    if (!_sendTo(this.#socket, data)) {
+      this.#dropped("runtime", messages, bytes);
+      return false;
+    }
+    this.#messagesSent += messages;
+    this.#bytesSent += bytes;
+    this.#shared.tally.messagesSent += messages;
+    return true;
+  }
+
+  #rare(): _Rarely {
+    return this.#rarely ??= new _Rarely();
+  }
+
+  /**
+   * Counts dropped messages and reports them to the owner. Drops caused
+   * while the owner reports (a send inside `onDrop`) are counted but not
+   * reported again, so a hook that sends to a congested session cannot
+   * recurse.
+   */
+  #dropped(reason: DropInfo["reason"], messages: number, bytes: number): void {
+    const rare = this.#rare();
+    const tally = this.#shared.tally;
+    rare.messagesDropped += messages;
+    rare.bytesDropped += bytes;
+    tally.messagesDropped += messages;
+    tally.bytesDropped += bytes;
+    if (rare.reporting) return;
+    rare.reporting = true;
+    try {
+      this.#owner.dropped({ reason, messages, bytes });
+    } finally {
+      rare.reporting = false;
+    }
+  }
+}
+
+/** One `socket.send`; `false` if the runtime dropped the frame or the socket threw (closed). */
+function _sendTo(socket: Socket, data: string | Uint8Array<ArrayBuffer>): boolean {
+  try {
+    return socket.send(data) !== 0;
+  } catch {
+    return false; // the socket closed under us; its close event follows
+  }
+}
