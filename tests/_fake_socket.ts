@@ -1,16 +1,18 @@
 /**
- * In-memory stand-ins for the runtime, for the deterministic unit tests:
- * a {@linkcode FakeSocket} (the `Socket` an adapter fills), a helper that
- * opens a session on a `Server` with it, a {@linkcode FakeTimers} for the
- * server's `timers` option, and a {@linkcode FakeWebSocket} for `fetch` with
- * an injected `upgrade`.
+ * The unit tests' one family of fixtures: in-memory stand-ins for the
+ * runtime. A {@linkcode FakeSocket} (the `Socket` an adapter fills),
+ * {@linkcode openSession} that opens a session on a `Server` with it through
+ * the server's own doors (`handshake()` then `open()`), a
+ * {@linkcode FakeTimers} for the server's `timers` option, a
+ * {@linkcode FakeWebSocket} for `fetch` with an injected `upgrade`,
+ * {@linkcode upgradeRequest} and {@linkcode endOfTick}.
  *
  * @module
  */
-import type { Connection, Server, Timers } from "../src/server.ts";
+import type { AdapterServer, Connection, Upgrade } from "../src/adapter.ts";
+import type { Timers } from "../src/options.ts";
 import type { Session } from "../src/session.ts";
 import type { Socket } from "../src/socket.ts";
-import type { Upgrade } from "../src/upgrade.ts";
 
 /**
  * How a {@linkcode FakeSocket} reports its own `close()` back to the session:
@@ -149,9 +151,7 @@ export interface Opened<Ctx, In extends object, Out extends object> {
 }
 
 /** Options of {@linkcode openSession}. */
-export interface OpenSessionOptions<Ctx> extends FakeSocketOptions {
-  /** The session's context. */
-  ctx?: Ctx;
+export interface OpenSessionOptions extends FakeSocketOptions {
   /**
    * Whether the test reports drains (`connection.drain()`); otherwise the
    * server's drain scheduler polls.
@@ -160,32 +160,52 @@ export interface OpenSessionOptions<Ctx> extends FakeSocketOptions {
   drains?: boolean;
   /** A socket to use instead of a new one. */
   socket?: FakeSocket;
-  /** The subprotocol the handshake chose, e.g. `BATCH_PROTOCOL`. */
+  /** The subprotocol the client offers, e.g. `BATCH_PROTOCOL`. */
   protocol?: string;
+  /** The upgrade request the gate and the context factory see. */
+  request?: Request;
 }
 
 /**
- * Opens a session on a server over a new {@linkcode FakeSocket}, wired so that
- * the socket can report its close back.
+ * Opens a session on a server over a new {@linkcode FakeSocket}, the way
+ * an adapter does: the gate and the context factory run on an upgrade
+ * request (`server.handshake()`), then `server.open()`; the socket is
+ * wired so that it can report its close back.
  *
  * @typeParam Ctx The server's context type.
  * @typeParam In The inbound event map.
  * @typeParam Out The outbound event map.
  * @param server The server.
- * @param options The context, drains, and the socket's options.
+ * @param options The request, drains, and the socket's options.
  * @returns The socket, the connection and the session.
+ * @throws {Error} If the gate refused the request.
  */
-export function openSession<Ctx, In extends object, Out extends object>(
-  server: Server<Ctx, In, Out>,
-  options: OpenSessionOptions<Ctx> = {},
-): Opened<Ctx, In, Out> {
+export async function openSession<Ctx, In extends object, Out extends object>(
+  server: AdapterServer<Ctx, In, Out>,
+  options: OpenSessionOptions = {},
+): Promise<Opened<Ctx, In, Out>> {
+  const request = options.request ?? upgradeRequest(
+    "http://127.0.0.1/ws",
+    options.protocol === undefined ? {} : { "sec-websocket-protocol": options.protocol },
+  );
+  const handshake = await server.handshake(request, { remoteAddr: { hostname: "127.0.0.1" } });
+  if (handshake instanceof Response) {
+    throw new Error(`The gate refused the test's session: ${handshake.status}`);
+  }
   const socket = options.socket ?? new FakeSocket(options);
-  const connection = server.open(socket, {
-    ctx: options.ctx as Ctx,
-    protocol: options.protocol,
-  }, { drains: options.drains ?? true });
+  const connection = server.open(socket, handshake, { drains: options.drains ?? true });
   socket.connection = connection;
   return { socket, connection, session: connection.session };
+}
+
+/**
+ * Resolves after the microtasks queued so far: the end of the tick's
+ * coalesced writes.
+ *
+ * @returns A promise that resolves at the end of this tick.
+ */
+export function endOfTick(): Promise<void> {
+  return new Promise((resolve) => queueMicrotask(resolve));
 }
 
 interface _Timer {
@@ -199,7 +219,7 @@ interface _Timer {
  * A {@linkcode Timers} driven by hand: nothing runs until {@linkcode FakeTimers.tick}.
  * Its methods are bound, so it works however the server calls them.
  */
-export class FakeTimers implements Timers {
+export class FakeTimers implements Required<Timers> {
   #now = 0;
   #nextId = 1;
   readonly #timers = new Map<number, _Timer>();
