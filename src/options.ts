@@ -30,7 +30,8 @@ export interface ServeInfo {
  * | `"context"` | the factory's | the context factory refused (a `Response` or an `HttpError`) |
  * | `"context-timeout"` | 503 | the context factory ran past `handshakeTimeout` |
  * | `"context-error"` | 500 | the context factory threw something else (also reported to `onError`) |
- * | `"upgrade-failed"` | 400 or 500 | the runtime refused the upgrade |
+ * | `"upgrade-failed"` | 400 | the runtime refused the upgrade (also reported to `onError`) |
+ * | `"upgrade-failed"` | 500 | `Bun.serve({ fetch: server.fetch })`: served without the Bun adapter (also `onError`) |
  */
 export interface Refusal {
   /** The response's HTTP status. */

@@ -25,20 +25,11 @@ import type { EventMap } from "./topics.ts";
  * sessions, a room index, publish and graceful shutdown. The core names no
  * runtime; Deno is the default upgrade and Bun has an adapter.
  *
- * | request to `fetch` | response |
- * | --- | --- |
- * | not a WebSocket upgrade | `fallback`, else 426 |
- * | during `shutdown()` | 503 |
- * | no `Connection: Upgrade` or no `Sec-WebSocket-Key` | 400 |
- * | an `Origin` that `origins` does not allow | 403 |
- * | `maxSessions` reached | 503 |
- * | `maxSessionsPerClient` reached for the client's key | 429 |
- * | refused by the context factory | its `Response`, or its `HttpError`'s status |
- * | the context factory threw anything else (a bug: `onError`) | 500 |
- * | the context factory ran past `handshakeTimeout` | 503 |
- * | accepted | 101, then `onConnect` |
- *
- * Every refusal is counted (`stats.rejected`) and reported to `onRefuse`.
+ * `fetch` hands requests that are not upgrades to `fallback` (else 426),
+ * runs the gate and the context factory on the others, and upgrades what
+ * they accept (101, then `onConnect`). Every refusal gets its HTTP status
+ * (see {@linkcode Refusal} for each), is counted (`stats.rejected`) and
+ * reported to `onRefuse`.
  *
  * @typeParam Ctx The context type, inferred from the `context` option.
  * @typeParam In The event map of messages from clients.
@@ -131,6 +122,7 @@ export class Server<
       return this.#options.fallback?.(request, info) ??
         new Response("Upgrade Required", { status: 426, headers: { upgrade: "websocket" } });
     }
+    if (this.#options.upgrade === undefined && _isBunServer(info)) return this.#misserved(request);
     const handshake = await this.#gate.admit(request, info);
     if (handshake instanceof Response) return handshake;
     let upgraded;
@@ -353,6 +345,14 @@ export class Server<
     return connection;
   }
 
+  /** `Bun.serve({ fetch: server.fetch })`: no upgrade can work; the operator hears why. */
+  #misserved(request: Request): Response {
+    const message = "Cannot upgrade: on Bun, serve with Bun.serve({ ...bunAdapter(server) }) " +
+      "from @switchboard/ws/bun, not fetch: server.fetch";
+    this.#runner.report(new TypeError(message), undefined, request);
+    return this.#gate.refuse(request, 500, "upgrade-failed", message);
+  }
+
   async #closeAll(
     { code = CloseCode.GOING_AWAY, reason = "Server shutting down", timeout = 5000 }:
       ShutdownOptions,
@@ -392,3 +392,8 @@ export class Server<
 }
 
 function _noop(): void {}
+
+/** `true` if `info` is Bun's server object, which `Bun.serve` passes as `fetch`'s second argument. */
+function _isBunServer(info: ServeInfo): boolean {
+  return typeof (info as { upgrade?: unknown }).upgrade === "function";
+}

@@ -97,6 +97,31 @@ export async function startFixture(runtime: Runtime): Promise<Fixture> {
   return fixture;
 }
 
+/** One behaviour test of a conformance suite: it gets the running fixture. */
+export type Case = (fx: Fixture) => Promise<void>;
+
+/**
+ * Registers a conformance suite: one `Deno.test` per runtime, each starting
+ * the fixture on that runtime and running every case as a step, in order.
+ *
+ * @param name The suite's name, e.g. `"conformance"`.
+ * @param cases The cases by name.
+ */
+export function runConformance(name: string, cases: Record<string, Case>): void {
+  for (const runtime of ["deno", "bun"] satisfies Runtime[]) {
+    Deno.test(`${name} on ${runtime}`, async (t) => {
+      const fx = await startFixture(runtime);
+      try {
+        for (const [step, run] of Object.entries(cases)) {
+          await t.step(step, () => run(fx));
+        }
+      } finally {
+        await fx.stop();
+      }
+    });
+  }
+}
+
 /**
  * What a client waits on: something arrived, or its deadline passed. A
  * client's reader calls {@linkcode Wakeup.wake} on every event, and its

@@ -1,59 +1,21 @@
 /**
  * The conformance suite: one set of behaviour tests over real loopback
  * sockets, run against the same app served by Deno and by Bun (each in a
- * subprocess). A behaviour that differs between runtimes fails here.
+ * subprocess). A behaviour that differs between runtimes fails here. The
+ * gate's cases (refusals before the upgrade) are in `conformance_gate_test.ts`.
  */
 import assert from "node:assert/strict";
 import { BATCH_PROTOCOL } from "../mod.ts";
 import {
+  type Case,
   Client,
   type Fixture,
-  rawUpgradeStatus,
-  type Runtime,
-  startFixture,
+  runConformance,
   StuckClient,
   tryUpgrade,
 } from "./_harness.ts";
 
-type Case = (fx: Fixture) => Promise<void>;
-
 const CASES: Record<string, Case> = {
-  async "a refused upgrade gets the HTTP status and opens no session"(fx) {
-    assert.equal((await tryUpgrade(fx.ws("main"))).status, 401);
-    assert.deepEqual(await tryUpgrade(fx.ws("main", "reject=403")), {
-      status: 403,
-      body: "Rejected by test",
-    });
-    assert.deepEqual(await tryUpgrade(fx.ws("main", "reject=response")), {
-      status: 418,
-      body: "Teapot says no",
-    });
-    const browser = new Client(fx.ws("main", "reject=403"));
-    await assert.rejects(browser.opened);
-    await browser.closed;
-    const state = await fx.ctl<{ sessions: unknown[]; stats: { rejected: number } }>(
-      "main",
-      "/ctl/state",
-    );
-    assert.deepEqual(state.sessions, []);
-    assert.ok(state.stats.rejected >= 4);
-  },
-
-  async "a broken handshake gets 400 before the context factory runs"(fx) {
-    for (const omit of ["connection", "sec-websocket-key"]) {
-      const headers = new Headers({
-        upgrade: "websocket",
-        connection: "Upgrade",
-        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "sec-websocket-version": "13",
-      });
-      headers.delete(omit);
-      const response = await fetch(fx.http("main", "/?user=broken"), { headers });
-      assert.equal(response.status, 400, `without ${omit}`);
-      assert.match(await response.text(), new RegExp(omit));
-    }
-  },
-
   async "a plain HTTP request goes to the fallback handler"(fx) {
     const response = await fetch(fx.http("main", "/nowhere"));
     assert.deepEqual([response.status, await response.text()], [404, "Not found"]);
@@ -259,47 +221,6 @@ const CASES: Record<string, Case> = {
     await slowConsumer(fx, "drop-newest", "drop");
   },
 
-  async "an Origin not on the allow-list gets 403 before the upgrade"(fx) {
-    const url = fx.ws("origin", "user=origin");
-    const table: [string | undefined, number][] = [
-      ["https://app.example.com", 101],
-      ["https://APP.EXAMPLE.COM", 101],
-      ["https://app.example.com:443", 101],
-      ["https://app.example.com.evil.com", 403],
-      ["https://evil-app.example.com", 403],
-      ["http://app.example.com", 403],
-      ["null", 403],
-      [undefined, 101],
-    ];
-    for (const [origin, expected] of table) {
-      const status = await rawUpgradeStatus(url, origin === undefined ? {} : { origin });
-      assert.equal(status, expected, `Origin ${origin}`);
-    }
-    const state = await fx.ctl<{ stats: { rejected: number } }>("origin", "/ctl/state");
-    assert.equal(state.stats.rejected, 4);
-  },
-
-  async "the session caps answer 503 (total) and 429 (per client), and free up on close"(fx) {
-    const a1 = await Client.connect(fx.ws("caps", "user=cap-a1&client=a"));
-    const a2 = await Client.connect(fx.ws("caps", "user=cap-a2&client=a"));
-    assert.equal((await tryUpgrade(fx.ws("caps", "user=cap-a3&client=a"))).status, 429);
-    const b1 = await Client.connect(fx.ws("caps", "user=cap-b1&client=b"));
-    assert.equal((await tryUpgrade(fx.ws("caps", "user=cap-c1&client=c"))).status, 503);
-    await a1.close();
-    await fx.event("caps", { type: "close", user: "cap-a1" });
-    const c1 = await Client.connect(fx.ws("caps", "user=cap-c1&client=c"));
-    await Promise.all([a2.close(), b1.close(), c1.close()]);
-  },
-
-  async "a context factory slower than handshakeTimeout gets 503"(fx) {
-    assert.deepEqual(await tryUpgrade(fx.ws("slow-auth", "user=slow&slow=2000")), {
-      status: 503,
-      body: "The context factory timed out",
-    });
-    const quick = await Client.connect(fx.ws("slow-auth", "user=quick&slow=10"));
-    await quick.close();
-  },
-
   async "the rate limit rejects a burst, answers once, and closes a flood with 1008"(fx) {
     const client = await Client.connect(fx.ws("limited", "user=flooder"));
     for (let i = 0; i < 8; i++) client.send("echo", i);
@@ -464,15 +385,4 @@ async function slowConsumer(fx: Fixture, app: string, expect: "close" | "drop"):
   await fx.event(app, { type: "close", user: slowUser });
 }
 
-for (const runtime of ["deno", "bun"] satisfies Runtime[]) {
-  Deno.test(`conformance on ${runtime}`, async (t) => {
-    const fx = await startFixture(runtime);
-    try {
-      for (const [name, run] of Object.entries(CASES)) {
-        await t.step(name, () => run(fx));
-      }
-    } finally {
-      await fx.stop();
-    }
-  });
-}
+runConformance("conformance", CASES);
