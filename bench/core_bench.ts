@@ -2,8 +2,9 @@
  * Micro-benchmarks of the core's hot paths, each against a plain baseline:
  * `deno task bench`.
  */
-import { decodeEnvelope, encodeEnvelope, RingBuffer, Server } from "../mod.ts";
-import type { Socket } from "../mod.ts";
+import { decodeEnvelope, encodeEnvelope, Server, type Session } from "../mod.ts";
+import type { Socket } from "../src/adapter.ts";
+import { RingBuffer } from "../src/ring_buffer.ts";
 
 const N = 1024;
 const ring = new RingBuffer<number>(N);
@@ -34,20 +35,35 @@ Deno.bench({ group: "envelope decode", name: "decodeEnvelope" }, () => {
   decodeEnvelope(text);
 });
 
-function fanout(members: number) {
+/** Opens a session on a socket that discards what it is sent, through the server's doors. */
+async function open(server: Server): Promise<{ socket: Socket; session: Session }> {
+  const request = new Request("http://127.0.0.1/", {
+    headers: {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    },
+  });
+  const handshake = await server.handshake(request, { remoteAddr: { hostname: "127.0.0.1" } });
+  if (handshake instanceof Response) throw new Error(`Refused: ${handshake.status}`);
+  const socket: Socket = { readyState: 1, bufferedAmount: 0, send() {}, close() {} };
+  return { socket, session: server.open(socket, handshake, { drains: true }).session };
+}
+
+async function fanout(members: number) {
   const sockets: Socket[] = [];
-  const server = new Server();
+  const server = new Server({ maxSessionsPerClient: Infinity });
   for (let i = 0; i < members; i++) {
-    const socket: Socket = { readyState: 1, bufferedAmount: 0, send() {}, close() {} };
+    const { socket, session } = await open(server);
     sockets.push(socket);
-    server.open(socket, { ctx: undefined, protocol: undefined }, { drains: true }).session.rooms
-      .join("room");
+    session.rooms.join("room");
   }
   return { server, sockets };
 }
 
 for (const members of [1_000, 10_000]) {
-  const { server, sockets } = fanout(members);
+  const { server, sockets } = await fanout(members);
   const group = `publish to ${members} fake sockets`;
   Deno.bench({ group, name: "bare loop: stringify once, send to each", baseline: true }, () => {
     const frame = JSON.stringify({ topic: "chat", data: message });
@@ -61,9 +77,7 @@ for (const members of [1_000, 10_000]) {
 {
   // Room join + leave for one session, against the bare Map<room, Set> the
   // index is built on.
-  const server = new Server();
-  const socket: Socket = { readyState: 1, bufferedAmount: 0, send() {}, close() {} };
-  const { session } = server.open(socket, { ctx: undefined, protocol: undefined });
+  const { session } = await open(new Server());
   const bare = new Map<string, Set<unknown>>();
   const member = {};
   Deno.bench({ group: "room join+leave", name: "bare Map<room, Set>", baseline: true }, () => {

@@ -18,7 +18,7 @@
  *
  * @example Usage
  * ```ts
- * import { RingBuffer } from "@switchboard/ws";
+ * import { RingBuffer } from "./ring_buffer.ts";
  * import assert from "node:assert/strict";
  *
  * const ring = new RingBuffer<string>(2);

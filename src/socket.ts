@@ -5,7 +5,7 @@
  *
  * @example A fake socket for tests
  * ```ts
- * import type { Socket } from "@switchboard/ws";
+ * import type { Socket } from "@switchboard/ws/adapter";
  *
  * const sent: (string | Uint8Array)[] = [];
  * const socket: Socket = {
