@@ -26,7 +26,7 @@ export interface RunningServer {
   readonly port: number;
   /** On Linux, taskset execs the runtime: this is the server's pid. */
   readonly pid: number;
-  /** `SIGTERM`, then `SIGKILL` after 3 s; resolves once it exited. */
+  /** `SIGTERM` to its group, then `SIGKILL` after 3 s; resolves once it exited. */
   stop(): Promise<void>;
 }
 
@@ -45,7 +45,7 @@ export function spawn(command: readonly string[]): Child {
   return child;
 }
 
-/** Kills every child still running, with `SIGKILL`. */
+/** Kills every child still running, and its process group, with `SIGKILL`. */
 export function killAll(): void {
   for (const child of _children) child.kill();
   _children.clear();
@@ -114,7 +114,9 @@ export async function startServer(def: ServerDef, taskset: boolean): Promise<Run
     ? [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script]
     : ["bun", script];
   const child = spawn(pinned(taskset, 0, command));
-  const stop = () => child.stop(3000);
+  const stop = async () => {
+    await child.stop(3000);
+  };
   const line = await timeout(child.first, 15_000, null);
   let port: number | undefined;
   try {

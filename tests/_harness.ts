@@ -20,7 +20,10 @@ export interface Fixture {
   ctl<T = unknown>(app: string, path: string): Promise<T>;
   /** Waits for a server-side event matching every field given. */
   event(app: string, match: Record<string, string | number>): Promise<TestEvent>;
-  /** Stops the subprocess and waits for it. */
+  /**
+   * Stops the subprocess and waits for it (a few seconds at most); throws if
+   * something it started outlived it holding its stdout.
+   */
   stop(): Promise<void>;
 }
 
@@ -62,8 +65,7 @@ export async function startFixture(runtime: Runtime): Promise<Fixture> {
   // undefined: no line in time; null: stdout ended first.
   const first = await timeout(child.first, 30_000, undefined);
   if (first === undefined || first === null) {
-    child.kill();
-    await child.wait(0);
+    await child.stop(0);
     throw new Error(
       first === undefined
         ? `${runtime} fixture did not start in 30 s`
@@ -92,7 +94,11 @@ export async function startFixture(runtime: Runtime): Promise<Fixture> {
       );
       return fixture.ctl<TestEvent>(app, `/ctl/wait?${query}`);
     },
-    stop: () => child.stop(),
+    async stop() {
+      if (!await child.stop()) {
+        throw new Error(`${runtime} fixture: stdout still open after it exited`);
+      }
+    },
   };
   return fixture;
 }
