@@ -3,6 +3,7 @@
  * and gives tests WebSocket clients that wait on events, never on sleeps.
  */
 import { decodeFrame } from "../mod.ts";
+import { bunBinary } from "./_bun_binary.ts";
 import { spawnChild, timeout } from "./_child.ts";
 import type { TestEvent } from "./fixtures/app.ts";
 
@@ -29,27 +30,6 @@ export interface Fixture {
 
 const _FIXTURES = new URL("./fixtures/", import.meta.url);
 
-/**
- * The command that runs Bun: `bun` if installed, else Bun from the npm
- * registry through `npx`. Throws if neither works: the Bun suite must run,
- * never be skipped.
- */
-export async function bunCommand(): Promise<string[]> {
-  for (const command of [["bun"], ["npx", "-y", "bun@1"]]) {
-    try {
-      const { success } = await new Deno.Command(command[0], {
-        args: [...command.slice(1), "--version"],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (success) return command;
-    } catch {
-      // not installed; try the next
-    }
-  }
-  throw new Error("Bun is not available: install it with `npm i -g bun@1`");
-}
-
 /** Starts the fixture server on a runtime and waits for its ports. */
 export async function startFixture(runtime: Runtime): Promise<Fixture> {
   const command = runtime === "deno"
@@ -60,7 +40,7 @@ export async function startFixture(runtime: Runtime): Promise<Fixture> {
       "--v8-flags=--expose-gc",
       new URL("serve_deno.ts", _FIXTURES).pathname,
     ]
-    : [...await bunCommand(), new URL("serve_bun.ts", _FIXTURES).pathname];
+    : [await bunBinary(), new URL("serve_bun.ts", _FIXTURES).pathname];
   const child = spawnChild(command);
   // undefined: no line in time; null: stdout ended first.
   const first = await timeout(child.first, 30_000, undefined);
