@@ -7,9 +7,10 @@
  *
  * @module
  */
-import { type Child, spawnChild, timeout } from "../tests/_child.ts";
+import { type Child, runChild, spawnChild, timeout } from "../tests/_child.ts";
 
-// The harnesses bound every wait with it too; one import for them.
+// The harnesses find Bun and bound every wait as the tests do; one import for them.
+export { bunBinary } from "../tests/_bun_binary.ts";
 export { timeout };
 
 /** A server under test: a script in `bench/servers/`. */
@@ -26,7 +27,7 @@ export interface RunningServer {
   readonly port: number;
   /** On Linux, taskset execs the runtime: this is the server's pid. */
   readonly pid: number;
-  /** `SIGTERM`, then `SIGKILL` after 3 s; resolves once it exited. */
+  /** `SIGTERM` to its group, then `SIGKILL` after 3 s; resolves once it exited. */
   stop(): Promise<void>;
 }
 
@@ -45,14 +46,15 @@ export function spawn(command: readonly string[]): Child {
   return child;
 }
 
-/** Kills every child still running, with `SIGKILL`. */
+/** Kills every child still running, and its process group, with `SIGKILL`. */
 export function killAll(): void {
   for (const child of _children) child.kill();
   _children.clear();
 }
 
 /**
- * Runs a command and returns its stdout, trimmed; `""` if it cannot run.
+ * Runs a command (10 s at most) and returns its stdout, trimmed; `""` if it
+ * cannot run.
  *
  * @param command The program.
  * @param args Its arguments.
@@ -60,8 +62,8 @@ export function killAll(): void {
  */
 export async function output(command: string, args: string[]): Promise<string> {
   try {
-    const { stdout } = await new Deno.Command(command, { args, stderr: "null" }).output();
-    return new TextDecoder().decode(stdout).trim();
+    const { lines } = await runChild([command, ...args], { stderr: "null" });
+    return lines.join("\n").trim();
   } catch {
     return "";
   }
@@ -99,22 +101,41 @@ export function pinned(taskset: boolean, core: number, command: string[]): strin
 
 const _here = new URL(".", import.meta.url);
 
+/** How {@linkcode startServer} starts a server. */
+export interface StartServerOptions {
+  /** What {@linkcode hasTaskset} said. */
+  readonly taskset: boolean;
+  /** The Bun executable ({@linkcode bunBinary}), for a Bun server. */
+  readonly bun?: string;
+}
+
 /**
  * Starts a server under test fresh, pinned to core 0, and waits (15 s at
  * most) for its first line, `{"port":N}`.
  *
  * @param def The server.
- * @param taskset What {@linkcode hasTaskset} said.
+ * @param options Whether to pin it, and the Bun executable.
  * @returns The running server.
- * @throws {Error} If it printed no port in time; it is stopped then.
+ * @throws {Error} If it printed no port in time, it is stopped then; or if
+ * it runs on Bun and no Bun executable is given.
  */
-export async function startServer(def: ServerDef, taskset: boolean): Promise<RunningServer> {
+export async function startServer(
+  def: ServerDef,
+  options: StartServerOptions,
+): Promise<RunningServer> {
   const script = new URL(`servers/${def.script}.ts`, _here).pathname;
-  const command = def.runtime === "deno"
-    ? [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script]
-    : ["bun", script];
-  const child = spawn(pinned(taskset, 0, command));
-  const stop = () => child.stop(3000);
+  let command;
+  if (def.runtime === "deno") {
+    command = [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script];
+  } else if (options.bun) {
+    command = [options.bun, script];
+  } else {
+    throw new Error(`${def.name} runs on Bun, and no Bun executable was given`);
+  }
+  const child = spawn(pinned(options.taskset, 0, command));
+  const stop = async () => {
+    await child.stop(3000);
+  };
   const line = await timeout(child.first, 15_000, null);
   let port: number | undefined;
   try {

@@ -27,6 +27,7 @@
  */
 import { BATCH_PROTOCOL } from "../mod.ts";
 import {
+  bunBinary,
   flag,
   hasTaskset,
   output,
@@ -471,10 +472,11 @@ async function main(): Promise<number> {
     }
   }
   taskset = await hasTaskset();
-  const bun = await output("bun", ["--version"]);
+  const bunPath = await bunBinary().catch(() => undefined);
+  const bun = bunPath ? await output(bunPath, ["--version"]) : "";
   let servers = SERVERS.filter((s) => onlyServers === undefined || onlyServers.includes(s.name));
   if (!bun && servers.some((s) => s.runtime === "bun")) {
-    console.error("bun is not installed: the Bun servers are skipped");
+    console.error("bun is not available: the Bun servers are skipped");
     servers = servers.filter((s) => s.runtime !== "bun");
   }
   const list = scenarios(quick).filter((s) =>
@@ -510,7 +512,7 @@ async function main(): Promise<number> {
         let result: Result;
         let server: RunningServer | undefined;
         try {
-          server = await startServer(def, taskset);
+          server = await startServer(def, { taskset, bun: bunPath });
           result = await runClient({
             ...scenario.spec,
             protocol: def.protocol,

@@ -32,6 +32,7 @@
 import { pool } from "../tests/_pool.ts";
 import { connectRaw, FrameParser, maskFrame, writeAll } from "../tests/_raw_ws.ts";
 import {
+  bunBinary,
   flag,
   hasTaskset,
   killAll,
@@ -39,6 +40,7 @@ import {
   runMain,
   type ServerDef as BaseServerDef,
   startServer,
+  type StartServerOptions,
   table,
   timeout,
 } from "./_process.ts";
@@ -216,7 +218,7 @@ async function soakOne(
   sessions: number,
   seconds: number,
   concurrency: number,
-  taskset: boolean,
+  launch: StartServerOptions,
 ): Promise<SoakResult> {
   const result: SoakResult = {
     ok: false,
@@ -235,7 +237,7 @@ async function soakOne(
     openServerSide: 0,
     pings: 0,
   };
-  const server = await startServer(def, taskset);
+  const server = await startServer(def, launch);
   let held: Held[] = [];
   try {
     await waitMembers(server.port, 0, 5000);
@@ -382,10 +384,11 @@ async function main(): Promise<number> {
     return 2;
   }
   const taskset = await hasTaskset();
-  const bun = await output("bun", ["--version"]);
+  const bunPath = await bunBinary().catch(() => undefined);
+  const bun = bunPath ? await output(bunPath, ["--version"]) : "";
   let servers = SERVERS.filter((s) => only === undefined || only.includes(s.name));
   if (!bun && servers.some((s) => s.runtime === "bun")) {
-    console.error("bun is not installed: the Bun servers are skipped");
+    console.error("bun is not available: the Bun servers are skipped");
     servers = servers.filter((s) => s.runtime !== "bun");
   }
   const limit = Number(await output("sh", ["-c", "ulimit -n"]));
@@ -411,7 +414,7 @@ async function main(): Promise<number> {
     let result: SoakResult;
     try {
       const done = await timeout(
-        soakOne(def, sessions, seconds, concurrency, taskset),
+        soakOne(def, sessions, seconds, concurrency, { taskset, bun: bunPath }),
         hardMs,
         undefined,
       );

@@ -3,9 +3,23 @@
  * fixtures (`tests/_harness.ts`) and the servers and load client of the
  * benchmarks (`bench/_process.ts`) all start this way.
  *
+ * On Unix each child leads a process group (a session) of its own, and
+ * every signal goes to the whole group: a wrapper such as `npx` cannot be
+ * stopped while the program under it runs on.
+ *
  * Its stdout is read line by line for its whole life, so that it never
- * blocks on a full pipe; stderr goes to this process's.
+ * blocks on a full pipe, and every wait on it is bounded; stderr goes to
+ * this process's. Its stdin is a pipe that this process holds open and never
+ * writes to, closed once the child exits: a child that reads it to its end
+ * learns that this process is gone, even after a `SIGKILL`, or a Ctrl-C that
+ * its own group does not receive.
  */
+
+/** How long {@linkcode Child.wait} and {@linkcode Child.stop} wait by default, in milliseconds. */
+const _GRACE_MS = 5000;
+
+/** Whether children get a process group of their own (Unix: `setsid`). */
+const _GROUPS = Deno.build.os !== "windows";
 
 /** A child process spawned by {@linkcode spawnChild}. */
 export interface Child {
@@ -17,35 +31,59 @@ export interface Child {
   readonly first: Promise<string | null>;
   /** Resolves once stdout has ended (or {@linkcode Child.wait} stopped reading it). */
   readonly drained: Promise<void>;
-  /** Sends a signal (`SIGKILL` if none is given); nothing if the child is gone. */
+  /** Sends a signal (`SIGKILL` if none is given) to the child's group; nothing if it is gone. */
   kill(signal?: Deno.Signal): void;
   /**
    * Waits for the child to exit, then for its stdout to end: at most
-   * `drainMs` (a process it started may hold stdout open), after which
-   * stdout is no longer read.
+   * `drainMs`, after which stdout is no longer read.
+   *
+   * @param drainMs How long stdout may stay open after the exit (5 s if not given).
+   * @returns `true` if stdout ended, `false` if something the child started
+   * still held it open.
    */
-  wait(drainMs?: number): Promise<void>;
+  wait(drainMs?: number): Promise<boolean>;
   /**
-   * Sends `SIGTERM`, then `SIGKILL` if the child has not exited after
-   * `graceMs`; then {@linkcode Child.wait}s, draining for at most `graceMs`.
+   * Sends `SIGTERM` to the child's group, then `SIGKILL` if the child has not
+   * exited after `graceMs`, then `SIGKILL` to whatever is left in its group;
+   * then {@linkcode Child.wait}s, draining for at most `graceMs`.
+   *
+   * @param graceMs How long the child may take to exit, and then its stdout to end
+   * (5 s if not given).
+   * @returns What {@linkcode Child.wait} returned.
    */
-  stop(graceMs?: number): Promise<void>;
+  stop(graceMs?: number): Promise<boolean>;
+}
+
+/** Options for {@linkcode spawnChild}. */
+export interface SpawnChildOptions {
+  /**
+   * Where the child's stderr goes.
+   *
+   * @default {"inherit"}
+   */
+  stderr?: "inherit" | "null";
 }
 
 /**
- * Spawns `command` (the program, then its arguments) with no stdin, stdout
- * read here and stderr inherited.
+ * Spawns `command` (the program, then its arguments) in a process group of
+ * its own, with stdin a pipe held open until it exits, stdout read here and
+ * stderr inherited.
  *
  * @param command The program and its arguments.
+ * @param options Where stderr goes.
  * @returns The running child.
+ * @throws {Deno.errors.NotFound} If the program does not exist.
  */
-export function spawnChild(command: readonly string[]): Child {
+export function spawnChild(command: readonly string[], options: SpawnChildOptions = {}): Child {
   const proc = new Deno.Command(command[0], {
     args: command.slice(1),
-    stdin: "null",
+    stdin: "piped",
     stdout: "piped",
-    stderr: "inherit",
+    stderr: options.stderr ?? "inherit",
+    detached: _GROUPS,
   }).spawn();
+  // The child needs its lifeline only while it runs.
+  const exited = proc.status.then(() => proc.stdin.close()).catch(() => {});
   const lines: string[] = [];
   let resolveFirst!: (line: string | null) => void;
   const first = new Promise<string | null>((resolve) => resolveFirst = resolve);
@@ -73,17 +111,17 @@ export function spawnChild(command: readonly string[]): Child {
   })();
   const kill = (signal: Deno.Signal = "SIGKILL") => {
     try {
-      proc.kill(signal);
+      Deno.kill(_GROUPS ? -proc.pid : proc.pid, signal);
     } catch {
       // already gone
     }
   };
-  const wait = async (drainMs = Infinity) => {
-    await proc.status;
-    if (drainMs !== Infinity && !await timeout(drained.then(() => true), drainMs, false)) {
-      await reader.cancel();
-    }
+  const wait = async (drainMs = _GRACE_MS) => {
+    await exited;
+    const ended = await timeout(drained.then(() => true), drainMs, false);
+    if (!ended) await reader.cancel();
     await drained;
+    return ended;
   };
   return {
     process: proc,
@@ -92,15 +130,52 @@ export function spawnChild(command: readonly string[]): Child {
     drained,
     kill,
     wait,
-    async stop(graceMs = Infinity) {
+    async stop(graceMs = _GRACE_MS) {
       kill("SIGTERM");
-      if (graceMs !== Infinity) {
-        const exited = await timeout(proc.status.then(() => true), graceMs, false);
-        if (!exited) kill("SIGKILL");
-      }
-      await wait(graceMs);
+      if (!await timeout(exited.then(() => true), graceMs, false)) kill("SIGKILL");
+      await exited;
+      kill("SIGKILL");
+      return await wait(graceMs);
     },
   };
+}
+
+/** Options for {@linkcode runChild}. */
+export interface RunChildOptions extends SpawnChildOptions {
+  /**
+   * How long the command may run before its group is killed, in milliseconds.
+   *
+   * @default {10000}
+   */
+  timeoutMs?: number;
+}
+
+/** What {@linkcode runChild} returns. */
+export interface ChildOutput {
+  /** Whether the command exited with status 0 in time. */
+  readonly success: boolean;
+  /** Every line it printed to stdout. */
+  readonly lines: readonly string[];
+}
+
+/**
+ * Runs `command` (the program, then its arguments) to its end, as
+ * {@linkcode spawnChild} does, and collects its stdout; after `timeoutMs`
+ * its group is stopped. Whatever it leaves behind in its group is killed.
+ *
+ * @param command The program and its arguments.
+ * @param options The time limit and where stderr goes.
+ * @returns Whether it succeeded, and its lines.
+ * @throws {Deno.errors.NotFound} If the program does not exist.
+ */
+export async function runChild(
+  command: readonly string[],
+  options: RunChildOptions = {},
+): Promise<ChildOutput> {
+  const child = spawnChild(command, options);
+  const status = await timeout(child.process.status, options.timeoutMs ?? 10_000, null);
+  await child.stop(1000);
+  return { success: status?.success ?? false, lines: child.lines };
 }
 
 /**

@@ -3,6 +3,7 @@
  * and gives tests WebSocket clients that wait on events, never on sleeps.
  */
 import { decodeFrame } from "../mod.ts";
+import { bunBinary } from "./_bun_binary.ts";
 import { spawnChild, timeout } from "./_child.ts";
 import type { TestEvent } from "./fixtures/app.ts";
 
@@ -20,32 +21,14 @@ export interface Fixture {
   ctl<T = unknown>(app: string, path: string): Promise<T>;
   /** Waits for a server-side event matching every field given. */
   event(app: string, match: Record<string, string | number>): Promise<TestEvent>;
-  /** Stops the subprocess and waits for it. */
+  /**
+   * Stops the subprocess and waits for it (a few seconds at most); throws if
+   * something it started outlived it holding its stdout.
+   */
   stop(): Promise<void>;
 }
 
 const _FIXTURES = new URL("./fixtures/", import.meta.url);
-
-/**
- * The command that runs Bun: `bun` if installed, else Bun from the npm
- * registry through `npx`. Throws if neither works: the Bun suite must run,
- * never be skipped.
- */
-export async function bunCommand(): Promise<string[]> {
-  for (const command of [["bun"], ["npx", "-y", "bun@1"]]) {
-    try {
-      const { success } = await new Deno.Command(command[0], {
-        args: [...command.slice(1), "--version"],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      if (success) return command;
-    } catch {
-      // not installed; try the next
-    }
-  }
-  throw new Error("Bun is not available: install it with `npm i -g bun@1`");
-}
 
 /** Starts the fixture server on a runtime and waits for its ports. */
 export async function startFixture(runtime: Runtime): Promise<Fixture> {
@@ -57,13 +40,12 @@ export async function startFixture(runtime: Runtime): Promise<Fixture> {
       "--v8-flags=--expose-gc",
       new URL("serve_deno.ts", _FIXTURES).pathname,
     ]
-    : [...await bunCommand(), new URL("serve_bun.ts", _FIXTURES).pathname];
+    : [await bunBinary(), new URL("serve_bun.ts", _FIXTURES).pathname];
   const child = spawnChild(command);
   // undefined: no line in time; null: stdout ended first.
   const first = await timeout(child.first, 30_000, undefined);
   if (first === undefined || first === null) {
-    child.kill();
-    await child.wait(0);
+    await child.stop(0);
     throw new Error(
       first === undefined
         ? `${runtime} fixture did not start in 30 s`
@@ -92,7 +74,11 @@ export async function startFixture(runtime: Runtime): Promise<Fixture> {
       );
       return fixture.ctl<TestEvent>(app, `/ctl/wait?${query}`);
     },
-    stop: () => child.stop(),
+    async stop() {
+      if (!await child.stop()) {
+        throw new Error(`${runtime} fixture: stdout still open after it exited`);
+      }
+    },
   };
   return fixture;
 }
