@@ -7,9 +7,12 @@
  * driven by a separate load-client process (`bench/load_client.ts`) pinned
  * to core 1. The servers run interleaved within each scenario (the raw
  * baseline next to switchboard on the same runtime), so that both see the
- * same machine state. At the end it prints the absolute figures, the CPU
- * each side used, and the ratios against the raw baseline of the same
- * runtime next to the targets of issue 4, as Markdown.
+ * same machine state; a scenario run more than once alternates the order
+ * (A B C, C B A, …) and reports the median. At the end it prints the
+ * absolute figures, the CPU each side used, and the ratios against the raw
+ * baseline of the same runtime next to the targets of issue 4, as Markdown.
+ *
+ * `--rounds=N` runs each scenario N times as often (default 1).
  *
  * Every client run has a hard timeout, every child process is killed at the
  * end (also on failure or Ctrl-C), and everything is on 127.0.0.1. A lost
@@ -78,7 +81,10 @@ interface Scenario {
   readonly spec: Omit<ClientSpec, "port" | "serverPid" | "timeoutMs">;
   /** Hard timeout of one client run. */
   readonly timeoutMs: number;
-  /** Fresh server + client runs per server; the report shows the median. */
+  /**
+   * Fresh server + client runs per server, in alternating order; the report
+   * shows the median. `--rounds=N` multiplies it.
+   */
   readonly repeat: number;
 }
 
@@ -464,11 +470,16 @@ async function main(): Promise<number> {
   const onlyServers = flag("servers")?.split(",");
   const onlyScenarios = flag("scenarios")?.split(",");
   const jsonPath = flag("json");
+  const rounds = Number(flag("rounds") ?? 1);
   for (const arg of Deno.args) {
-    if (!/^--(quick|servers=.*|scenarios=.*|json=.*)$/.test(arg)) {
+    if (!/^--(quick|servers=.*|scenarios=.*|json=.*|rounds=\d+)$/.test(arg)) {
       console.error(`Unknown argument "${arg}"`);
       return 2;
     }
+  }
+  if (!(rounds >= 1)) {
+    console.error(`Invalid --rounds "${flag("rounds")}": expected a positive integer`);
+    return 2;
   }
   taskset = await hasTaskset();
   const bun = await output("bun", ["--version"]);
@@ -479,7 +490,7 @@ async function main(): Promise<number> {
   }
   const list = scenarios(quick).filter((s) =>
     onlyScenarios === undefined || onlyScenarios.some((o) => s.id.startsWith(o))
-  );
+  ).map((s) => ({ ...s, repeat: s.repeat * rounds }));
   const cpuModel = (await output("sh", ["-c", "grep -m1 'model name' /proc/cpuinfo"]))
     .replace(/^model name\s*:\s*/, "");
   const root = new URL("..", import.meta.url).pathname;
@@ -489,7 +500,7 @@ async function main(): Promise<number> {
     `${navigator.hardwareConcurrency} cores (${cpuModel || "unknown CPU"}), ${Deno.build.os}`,
     `deno ${Deno.version.deno} (v8 ${Deno.version.v8})${bun ? `, bun ${bun}` : ""}`,
     taskset ? "server pinned to core 0, load client to core 1 (taskset)" : "no taskset: not pinned",
-    `mode: ${quick ? "--quick" : "full"}`,
+    `mode: ${quick ? "--quick" : "full"}${rounds > 1 ? `, --rounds=${rounds}` : ""}`,
     `commit ${commit || "unknown"}${dirty ? " with uncommitted changes in src/" : ""}`,
     `load average at start ${
       (await output("cat", ["/proc/loadavg"])).split(" ").slice(0, 3).join(" ")
@@ -505,7 +516,7 @@ async function main(): Promise<number> {
       s.only === undefined || s.only.includes(scenario.spec.scenario)
     );
     for (let run = 1; run <= scenario.repeat; run++) {
-      for (const def of active) {
+      for (const def of run % 2 === 1 ? active : active.toReversed()) {
         const t0 = performance.now();
         let result: Result;
         let server: RunningServer | undefined;
