@@ -19,6 +19,12 @@ export interface ServerDef {
   readonly runtime: "deno" | "bun";
   /** `bench/servers/<script>.ts`. */
   readonly script: string;
+  /**
+   * The root of the checkout whose `bench/servers/` holds the script, as an
+   * absolute path; this checkout if unset. The script imports that
+   * checkout's `mod.ts`.
+   */
+  readonly root?: string;
 }
 
 /** A server under test, started and listening. */
@@ -97,7 +103,17 @@ export function pinned(taskset: boolean, core: number, command: string[]): strin
   return taskset ? ["taskset", "-c", String(core), ...command] : command;
 }
 
-const _here = new URL(".", import.meta.url);
+const _root = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+
+/**
+ * The path of a server's script.
+ *
+ * @param def The server.
+ * @returns `<root>/bench/servers/<script>.ts`.
+ */
+export function serverScript(def: ServerDef): string {
+  return `${def.root ?? _root}/bench/servers/${def.script}.ts`;
+}
 
 /**
  * Starts a server under test fresh, pinned to core 0, and waits (15 s at
@@ -109,7 +125,7 @@ const _here = new URL(".", import.meta.url);
  * @throws {Error} If it printed no port in time; it is stopped then.
  */
 export async function startServer(def: ServerDef, taskset: boolean): Promise<RunningServer> {
-  const script = new URL(`servers/${def.script}.ts`, _here).pathname;
+  const script = serverScript(def);
   const command = def.runtime === "deno"
     ? [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script]
     : ["bun", script];
