@@ -215,6 +215,8 @@ function fmt(value: number | undefined, unit: string): string {
       return `${(value / 1024).toFixed(2)} KB`;
     case "µs":
       return `${value.toFixed(0)} µs`;
+    case "ms":
+      return `${value.toFixed(1)} ms`;
     case "x":
       return value.toFixed(2);
     case "%":
@@ -334,8 +336,8 @@ function details(list: Scenario[]): Omit<Metric, "kind">[] {
       });
     } else {
       out.push(
-        { scenario: s.id, path: "handshakeP50Ms", label: "connects: handshake p50 (ms)", unit: "" },
-        { scenario: s.id, path: "handshakeP99Ms", label: "connects: handshake p99 (ms)", unit: "" },
+        { scenario: s.id, path: "handshakeP50Ms", label: "connects: handshake p50", unit: "ms" },
+        { scenario: s.id, path: "handshakeP99Ms", label: "connects: handshake p99", unit: "ms" },
       );
     }
   }
