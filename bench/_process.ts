@@ -20,6 +20,12 @@ export interface ServerDef {
   readonly runtime: "deno" | "bun";
   /** `bench/servers/<script>.ts`. */
   readonly script: string;
+  /**
+   * The root of the checkout whose `bench/servers/` holds the script, as an
+   * absolute path; this checkout if unset. The script imports that
+   * checkout's `mod.ts`.
+   */
+  readonly root?: string;
 }
 
 /** A server under test, started and listening. */
@@ -99,7 +105,17 @@ export function pinned(taskset: boolean, core: number, command: string[]): strin
   return taskset ? ["taskset", "-c", String(core), ...command] : command;
 }
 
-const _here = new URL(".", import.meta.url);
+const _root = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+
+/**
+ * The path of a server's script.
+ *
+ * @param def The server.
+ * @returns `<root>/bench/servers/<script>.ts`.
+ */
+export function serverScript(def: ServerDef): string {
+  return `${def.root ?? _root}/bench/servers/${def.script}.ts`;
+}
 
 /** How {@linkcode startServer} starts a server. */
 export interface StartServerOptions {
@@ -123,7 +139,7 @@ export async function startServer(
   def: ServerDef,
   options: StartServerOptions,
 ): Promise<RunningServer> {
-  const script = new URL(`servers/${def.script}.ts`, _here).pathname;
+  const script = serverScript(def);
   let command;
   if (def.runtime === "deno") {
     command = [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script];

@@ -7,9 +7,18 @@
  * driven by a separate load-client process (`bench/load_client.ts`) pinned
  * to core 1. The servers run interleaved within each scenario (the raw
  * baseline next to switchboard on the same runtime), so that both see the
- * same machine state. At the end it prints the absolute figures, the CPU
- * each side used, and the ratios against the raw baseline of the same
- * runtime next to the targets of issue 4, as Markdown.
+ * same machine state; a scenario run more than once alternates the order
+ * (A B C, C B A, …) and reports the median. At the end it prints the
+ * absolute figures, the CPU each side used, and the ratios against the raw
+ * baseline of the same runtime next to the targets of issue 4, as Markdown.
+ *
+ * `--rounds=N` runs each scenario N times as often (default 1).
+ * `--against=<dir>` adds the switchboard servers of another checkout of this
+ * repository (a `git worktree` at an older commit, say), named after its
+ * commit (`switchboard_deno@abc1234`): each is started from that checkout's
+ * `bench/servers/`, so it imports that checkout's `mod.ts`, with the same
+ * flags, and runs next to this checkout's in every rotation. A further table
+ * then gives the ratios between the two.
  *
  * Every client run has a hard timeout, every child process is killed at the
  * end (also on failure or Ctrl-C), and everything is on 127.0.0.1. A lost
@@ -21,6 +30,7 @@
  * deno task bench:load --quick         # smoke run, under a minute
  * deno task bench:load --servers=raw_deno,switchboard_deno --scenarios=echo,memory
  * deno task bench:load --json=.bench-out/load.json
+ * deno task bench:load --against=../switchboard-before --rounds=3
  * ```
  *
  * @module
@@ -35,6 +45,7 @@ import {
   runMain,
   type RunningServer,
   type ServerDef as BaseServerDef,
+  serverScript,
   spawn,
   startServer,
   table,
@@ -79,7 +90,10 @@ interface Scenario {
   readonly spec: Omit<ClientSpec, "port" | "serverPid" | "timeoutMs">;
   /** Hard timeout of one client run. */
   readonly timeoutMs: number;
-  /** Fresh server + client runs per server; the report shows the median. */
+  /**
+   * Fresh server + client runs per server, in alternating order; the report
+   * shows the median. `--rounds=N` multiplies it.
+   */
   readonly repeat: number;
 }
 
@@ -202,6 +216,8 @@ function fmt(value: number | undefined, unit: string): string {
       return `${(value / 1024).toFixed(2)} KB`;
     case "µs":
       return `${value.toFixed(0)} µs`;
+    case "ms":
+      return `${value.toFixed(1)} ms`;
     case "x":
       return value.toFixed(2);
     case "%":
@@ -321,8 +337,8 @@ function details(list: Scenario[]): Omit<Metric, "kind">[] {
       });
     } else {
       out.push(
-        { scenario: s.id, path: "handshakeP50Ms", label: "connects: handshake p50 (ms)", unit: "" },
-        { scenario: s.id, path: "handshakeP99Ms", label: "connects: handshake p99 (ms)", unit: "" },
+        { scenario: s.id, path: "handshakeP50Ms", label: "connects: handshake p50", unit: "ms" },
+        { scenario: s.id, path: "handshakeP99Ms", label: "connects: handshake p99", unit: "ms" },
       );
     }
   }
@@ -390,7 +406,42 @@ function cell(results: Results, scenario: string, server: string, path: string, 
   return fmt(num(runs, path), unit);
 }
 
-function report(list: Scenario[], servers: readonly ServerDef[], results: Results): string {
+/**
+ * A table of `a / b` for each metric (a row) and pair of servers (a column).
+ *
+ * @param shown The cell of two medians that both exist; else it is "—".
+ */
+function ratioTable<P extends readonly [string, string, ...unknown[]]>(
+  ms: Metric[],
+  pairs: readonly P[],
+  results: Results,
+  shown: (m: Metric, a: number, b: number, pair: P) => string,
+): string {
+  return table(
+    ["metric", ...pairs.map(([a, b]) => `${a} / ${b}`)],
+    ms.map((m) => [
+      m.label,
+      ...pairs.map((pair) => {
+        const a = num(results[m.scenario]?.[pair[0]], m.path);
+        const b = num(results[m.scenario]?.[pair[1]], m.path);
+        return a === undefined || b === undefined ? "—" : shown(m, a, b, pair);
+      }),
+    ]),
+  );
+}
+
+/** A ratio, flagged when it is more than 5% to the worse (throughput down, time or memory up). */
+function change(m: Metric, a: number, b: number): string {
+  const worse = m.unit === "/s" ? a < 0.95 * b : a > 1.05 * b;
+  return `${(a / b).toFixed(2)}×${worse ? " (**> 5% worse**)" : ""}`;
+}
+
+function report(
+  list: Scenario[],
+  servers: readonly ServerDef[],
+  results: Results,
+  against: readonly (readonly [string, string])[],
+): string {
   const names = servers.map((s) => s.name);
   const ms = metrics(list);
   const absolute = table(
@@ -416,23 +467,14 @@ function report(list: Scenario[], servers: readonly ServerDef[], results: Result
     ]),
   );
   const pairs = PAIRS.filter(([a, b]) => names.includes(a) && names.includes(b));
-  const ratios = table(
-    ["metric", ...pairs.map(([a, b]) => `${a} / ${b}`)],
-    ms.map((m) => [
-      m.label,
-      ...pairs.map(([sb, base, runtime]) => {
-        const a = num(results[m.scenario]?.[sb], m.path);
-        const b = num(results[m.scenario]?.[base], m.path);
-        if (a === undefined || b === undefined) return "—";
-        const t = target(m, runtime, base, sb.endsWith("+batch"));
-        const shown = m.unit === "KB"
-          ? `${a >= b ? "+" : "−"}${(Math.abs(a - b) / 1024).toFixed(2)} KB`
-          : `${(a / b).toFixed(2)}×`;
-        if (t === undefined) return shown;
-        return `${shown} (target ${t.text}: ${t.check(a, b) ? "met" : "**missed**"})`;
-      }),
-    ]),
-  );
+  const ratios = ratioTable(ms, pairs, results, (m, a, b, [sb, base, runtime]) => {
+    const t = target(m, runtime, base, sb.endsWith("+batch"));
+    const shown = m.unit === "KB"
+      ? `${a >= b ? "+" : "−"}${(Math.abs(a - b) / 1024).toFixed(2)} KB`
+      : `${(a / b).toFixed(2)}×`;
+    if (t === undefined) return shown;
+    return `${shown} (target ${t.text}: ${t.check(a, b) ? "met" : "**missed**"})`;
+  });
   const failures = Object.entries(results).flatMap(([s, byServer]) =>
     Object.entries(byServer).flatMap(([n, runs]) =>
       runs.filter((r) => !r.ok).map((r) => `- ${s} on ${n}: ${(r as { error: string }).error}`)
@@ -446,6 +488,14 @@ function report(list: Scenario[], servers: readonly ServerDef[], results: Result
     "### Ratios against the raw baseline of the same runtime (memory: difference)",
     "",
     ratios,
+    ...(against.length > 0
+      ? [
+        "",
+        "### This checkout against the other (`--against`), same run (memory: ratio too)",
+        "",
+        ratioTable(ms, against, results, change),
+      ]
+      : []),
     "",
     "### CPU used in the measured window (cores: load client / server)",
     "",
@@ -460,16 +510,56 @@ function report(list: Scenario[], servers: readonly ServerDef[], results: Result
 
 // ---------------------------------------------------------------- main
 
+/**
+ * A checkout's short commit, and whether `src/` or `mod.ts` has uncommitted
+ * changes, in words.
+ */
+async function revision(root: string): Promise<{ commit: string; text: string }> {
+  const commit = await output("git", ["-C", root, "rev-parse", "--short", "HEAD"]);
+  const dirty = await output("git", ["-C", root, "status", "--porcelain", "--", "src", "mod.ts"]);
+  return {
+    commit,
+    text: `commit ${commit || "unknown"}${dirty ? " with uncommitted changes in src/" : ""}`,
+  };
+}
+
+/**
+ * Each switchboard server, followed by the same server from the checkout at
+ * `root` (named `<name>@<commit>`).
+ *
+ * @returns The servers, and the pairs (this checkout's, the other's) to compare.
+ */
+function withAgainst(
+  servers: readonly ServerDef[],
+  root: string,
+  commit: string,
+): { servers: ServerDef[]; pairs: [string, string][] } {
+  const pairs: [string, string][] = [];
+  const all = servers.flatMap((s) => {
+    if (!s.name.startsWith("switchboard_")) return [s];
+    const other = { ...s, name: `${s.name}@${commit || "against"}`, root };
+    pairs.push([s.name, other.name]);
+    return [s, other];
+  });
+  return { servers: all, pairs };
+}
+
 async function main(): Promise<number> {
   const quick = Deno.args.includes("--quick");
   const onlyServers = flag("servers")?.split(",");
   const onlyScenarios = flag("scenarios")?.split(",");
   const jsonPath = flag("json");
+  const rounds = Number(flag("rounds") ?? 1);
+  const againstDir = flag("against");
   for (const arg of Deno.args) {
-    if (!/^--(quick|servers=.*|scenarios=.*|json=.*)$/.test(arg)) {
+    if (!/^--(quick|servers=.*|scenarios=.*|json=.*|rounds=\d+|against=.+)$/.test(arg)) {
       console.error(`Unknown argument "${arg}"`);
       return 2;
     }
+  }
+  if (!(rounds >= 1)) {
+    console.error(`Invalid --rounds "${flag("rounds")}": expected a positive integer`);
+    return 2;
   }
   taskset = await hasTaskset();
   const bunPath = await bunBinary().catch(() => undefined);
@@ -481,18 +571,31 @@ async function main(): Promise<number> {
   }
   const list = scenarios(quick).filter((s) =>
     onlyScenarios === undefined || onlyScenarios.some((o) => s.id.startsWith(o))
-  );
+  ).map((s) => ({ ...s, repeat: s.repeat * rounds }));
   const cpuModel = (await output("sh", ["-c", "grep -m1 'model name' /proc/cpuinfo"]))
     .replace(/^model name\s*:\s*/, "");
   const root = new URL("..", import.meta.url).pathname;
-  const commit = await output("git", ["-C", root, "rev-parse", "--short", "HEAD"]);
-  const dirty = await output("git", ["-C", root, "status", "--porcelain", "--", "src", "mod.ts"]);
+  let against: [string, string][] = [];
+  let againstText: string[] = [];
+  if (againstDir !== undefined) {
+    const otherRoot = await Deno.realPath(againstDir).catch(() => againstDir);
+    const other = await revision(otherRoot);
+    ({ servers, pairs: against } = withAgainst(servers, otherRoot, other.commit));
+    for (const def of servers.filter((s) => s.root !== undefined)) {
+      if (!await Deno.stat(serverScript(def)).then(() => true, () => false)) {
+        console.error(`Cannot run "${def.name}": ${serverScript(def)} does not exist`);
+        return 2;
+      }
+    }
+    againstText = [`against ${otherRoot} at ${other.text}`];
+  }
   const machine = [
     `${navigator.hardwareConcurrency} cores (${cpuModel || "unknown CPU"}), ${Deno.build.os}`,
     `deno ${Deno.version.deno} (v8 ${Deno.version.v8})${bun ? `, bun ${bun}` : ""}`,
     taskset ? "server pinned to core 0, load client to core 1 (taskset)" : "no taskset: not pinned",
-    `mode: ${quick ? "--quick" : "full"}`,
-    `commit ${commit || "unknown"}${dirty ? " with uncommitted changes in src/" : ""}`,
+    `mode: ${quick ? "--quick" : "full"}${rounds > 1 ? `, --rounds=${rounds}` : ""}`,
+    (await revision(root)).text,
+    ...againstText,
     `load average at start ${
       (await output("cat", ["/proc/loadavg"])).split(" ").slice(0, 3).join(" ")
     }`,
@@ -507,7 +610,7 @@ async function main(): Promise<number> {
       s.only === undefined || s.only.includes(scenario.spec.scenario)
     );
     for (let run = 1; run <= scenario.repeat; run++) {
-      for (const def of active) {
+      for (const def of run % 2 === 1 ? active : active.toReversed()) {
         const t0 = performance.now();
         let result: Result;
         let server: RunningServer | undefined;
@@ -535,7 +638,7 @@ async function main(): Promise<number> {
     }
   }
   const total = ((performance.now() - started) / 1000).toFixed(0);
-  const text = report(list, servers, results);
+  const text = report(list, servers, results, against);
   console.log(
     [`Machine: ${machine.join("; ")}.`, `Total time: ${total} s.`, "", text].join("\n"),
   );
