@@ -41,5 +41,8 @@ export function truncateUtf8(text: string, max: number): string {
   if (text.length * 3 <= max || utf8Length(text) <= max) return text;
   let end = Math.min(text.length, max);
   while (end > 0 && utf8Length(text.slice(0, end)) > max) end--;
+  const high = text.charCodeAt(end - 1);
+  const low = text.charCodeAt(end);
+  if (high >= 0xd800 && high <= 0xdbff && low >= 0xdc00 && low <= 0xdfff) end--; // never half a pair
   return text.slice(0, end);
 }

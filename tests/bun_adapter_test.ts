@@ -1,147 +1,33 @@
-import assert from "node:assert/strict";
-import {
-  bunAdapter,
-  type BunServeOptions,
-  type BunServer,
-  type BunServerWebSocket,
-  type BunSocketAddress,
-} from "../src/adapters/bun.ts";
-import { type CloseCause, HttpError, Server, type ServerOptions, type Session } from "../mod.ts";
-
 /**
- * Resolves after the microtasks queued so far: the session writes the
- * frames of a tick under one cork at the end of the tick.
+ * The Bun adapter's `fetch` (`src/adapters/bun.ts`) on a fake Bun: Bun's
+ * limits, plain requests, the gate's refusals, the upgrade with the
+ * context and the subprotocol, and an upgrade Bun refuses. The sockets'
+ * side is in `bun_socket_test.ts`.
  */
-function endOfTick(): Promise<void> {
-  return new Promise((resolve) => queueMicrotask(resolve));
-}
-
-// A fake of Bun's ServerWebSocket that behaves as Bun 1.4.5 was measured to:
-// `send` returns the payload byte count, -1 once Bun buffers, and 0 only when
-// the buffer was already over `backpressureLimit` (or the socket is closed);
-// `close` calls the close handler synchronously, once.
-class FakeWebSocket implements BunServerWebSocket {
-  readonly data: unknown;
-  readyState = 1;
-  binaryType?: string;
-  /** What Bun would hold in its buffer; tests set it to simulate a slow client. */
-  buffered = 0;
-  readonly sent: (string | Uint8Array)[] = [];
-  readonly statuses: number[] = [];
-  readonly closeCalls: [number | undefined, string | undefined][] = [];
-  readonly #handlers: BunServeOptions["websocket"];
-
-  constructor(handlers: BunServeOptions["websocket"], data: unknown) {
-    this.#handlers = handlers;
-    this.data = data;
-  }
-
-  send(data: string | Uint8Array<ArrayBuffer>): number {
-    let status: number;
-    if (this.readyState !== 1 || this.buffered > this.#handlers.backpressureLimit) {
-      status = 0;
-    } else {
-      this.sent.push(data);
-      if (this.buffered > 0) {
-        this.buffered += data.length;
-        status = -1;
-      } else {
-        status = data.length;
-      }
-    }
-    this.statuses.push(status);
-    return status;
-  }
-
-  close(code?: number, reason?: string): void {
-    this.closeCalls.push([code, reason]);
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    this.#handlers.close(this, code ?? 1000, reason ?? "");
-  }
-
-  getBufferedAmount(): number {
-    return this.buffered;
-  }
-
-  /** Corks taken; Bun writes a cork's sends together. */
-  corks = 0;
-
-  cork<T>(callback: (ws: FakeWebSocket) => T): T {
-    this.corks++;
-    return callback(this);
-  }
-
-  /** The client's side: a message arrives. */
-  receive(message: string | Uint8Array): void {
-    this.#handlers.message(this, message);
-  }
-
-  /** Bun closed the connection itself, or the client did. */
-  closedBy(code: number, reason: string): void {
-    this.readyState = 3;
-    this.#handlers.close(this, code, reason);
-  }
-
-  /** Bun wrote part of its buffer out (tests set `buffered` first). */
-  drain(): void {
-    this.#handlers.drain(this);
-  }
-
-  /** Bun wrote its whole buffer out. */
-  drained(): void {
-    this.buffered = 0;
-    this.#handlers.drain(this);
-  }
-
-  /** The envelopes sent so far, parsed. */
-  envelopes(): { topic: string; data: unknown }[] {
-    return this.sent.filter((m) => typeof m === "string").map((m) => JSON.parse(m as string));
-  }
-}
-
-// A fake of Bun's Server: `upgrade` calls `open` synchronously, as Bun does.
-class FakeBun implements BunServer {
-  readonly upgrades: { request: Request; data: unknown; headers?: Record<string, string> }[] = [];
-  readonly sockets: FakeWebSocket[] = [];
-  accept = true;
-  beforeOpen: (() => void) | undefined;
-  readonly #handlers: BunServeOptions["websocket"];
-
-  constructor(handlers: BunServeOptions["websocket"]) {
-    this.#handlers = handlers;
-  }
-
-  upgrade(request: Request, options: { data: unknown; headers?: Record<string, string> }): boolean {
-    this.upgrades.push({ request, ...options });
-    if (!this.accept) return false;
-    const ws = new FakeWebSocket(this.#handlers, options.data);
-    this.sockets.push(ws);
-    this.beforeOpen?.();
-    this.#handlers.open(ws);
-    return true;
-  }
-
-  requestIP(_request: Request): BunSocketAddress | null {
-    return { address: "127.0.0.1", port: 40123, family: "IPv4" };
-  }
-}
-
-function upgradeRequest(query = "", headers: Record<string, string> = {}): Request {
-  return new Request(`http://localhost/ws${query}`, {
-    headers: {
-      upgrade: "websocket",
-      connection: "Upgrade",
-      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      "sec-websocket-version": "13",
-      ...headers,
-    },
-  });
-}
+import assert from "node:assert/strict";
+import { bunAdapter } from "../src/adapters/bun.ts";
+import {
+  type CloseCause,
+  HttpError,
+  type Refusal,
+  Server,
+  type ServerOptions,
+  type Session,
+} from "../mod.ts";
+import type { ServeInfo } from "../src/options.ts";
+import { FakeBun, upgradeRequest } from "./_fake_socket.ts";
 
 type Ctx = { user: string };
 
-/** A server with the adapter and a fake Bun, recording every hook call. */
+/** An upgrade request to the Bun server, with a query string. */
+function wsRequest(query = "", headers: Record<string, string> = {}): Request {
+  return upgradeRequest(`http://localhost/ws${query}`, headers);
+}
+
+/**
+ * A server with the adapter and a fake Bun, recording every hook call:
+ * `onError` and `onRefuse` too.
+ */
 function setup(
   options: Partial<ServerOptions<Ctx, Record<string, unknown>, Record<string, unknown>>> = {},
 ) {
@@ -150,6 +36,8 @@ function setup(
     messages: [] as { topic: string; data: unknown }[],
     binaries: [] as Uint8Array[],
     closes: [] as CloseCause[],
+    errors: [] as [unknown, unknown, Request | undefined][],
+    refusals: [] as [Request, Refusal][],
   };
   const server: Server<Ctx> = new Server<Ctx>({
     context: (request) => ({ user: new URL(request.url).searchParams.get("user") ?? "anon" }),
@@ -157,13 +45,15 @@ function setup(
     onMessage: (_session, message) => void log.messages.push(message),
     onBinary: (_session, data) => void log.binaries.push(data),
     onClose: (_session, cause) => void log.closes.push(cause),
+    onError: (error, session, request) => void log.errors.push([error, session, request]),
+    onRefuse: (request, refusal) => void log.refusals.push([request, refusal]),
     ...options,
   });
   const adapter = bunAdapter(server);
   const bun = new FakeBun(adapter.websocket);
   /** Upgrades one request and returns its fake socket and session. */
   const connect = async (query = "?user=ada") => {
-    const response = await adapter.fetch(upgradeRequest(query), bun);
+    const response = await adapter.fetch(wsRequest(query), bun);
     assert.equal(response, undefined, "the upgrade succeeds");
     const ws = bun.sockets.at(-1)!;
     const session = log.connects.at(-1)!;
@@ -232,9 +122,10 @@ Deno.test("bunAdapter() fetch refuses a rejected handshake with its status and n
       return { user: "ada" };
     },
   });
-  for (const [reject, status] of [["403", 403], ["response", 418], ["throw", 401]] as const) {
+  // A factory that throws anything but an HttpError is a bug: 500, and onError.
+  for (const [reject, status] of [["403", 403], ["response", 418], ["throw", 500]] as const) {
     await t.step(`${reject} -> ${status}`, async () => {
-      const response = (await adapter.fetch(upgradeRequest(`?reject=${reject}`), bun))!;
+      const response = (await adapter.fetch(wsRequest(`?reject=${reject}`), bun))!;
       assert.equal(response.status, status);
       await response.body?.cancel();
     });
@@ -242,17 +133,18 @@ Deno.test("bunAdapter() fetch refuses a rejected handshake with its status and n
   assert.equal(bun.upgrades.length, 0);
   assert.equal(log.connects.length, 0);
   assert.equal(server.stats.rejected, 3);
+  assert.deepEqual(log.errors.map(([error]) => (error as Error).message), ["boom"]);
 });
 
 Deno.test("bunAdapter() fetch answers a broken handshake with 400 as Deno does", async (t) => {
   const { adapter, bun } = setup();
   await t.step("no Connection: Upgrade", async () => {
-    const response = (await adapter.fetch(upgradeRequest("", { connection: "keep-alive" }), bun))!;
+    const response = (await adapter.fetch(wsRequest("", { connection: "keep-alive" }), bun))!;
     assert.equal(response.status, 400);
     assert.match(await response.text(), /'connection' header must contain 'Upgrade'/);
   });
   await t.step("no Sec-WebSocket-Key", async () => {
-    const request = upgradeRequest();
+    const request = wsRequest();
     const headers = new Headers(request.headers);
     headers.delete("sec-websocket-key");
     const response = (await adapter.fetch(new Request(request.url, { headers }), bun))!;
@@ -261,7 +153,7 @@ Deno.test("bunAdapter() fetch answers a broken handshake with 400 as Deno does",
   });
   await t.step("Connection with several tokens is fine", async () => {
     const response = await adapter.fetch(
-      upgradeRequest("", { connection: "keep-alive, Upgrade" }),
+      wsRequest("", { connection: "keep-alive, Upgrade" }),
       bun,
     );
     assert.equal(response, undefined);
@@ -278,7 +170,7 @@ Deno.test("bunAdapter() fetch upgrades with the context, the client's address an
     },
   });
   const response = await adapter.fetch(
-    upgradeRequest("?user=grace", { "sec-websocket-protocol": "chat, superchat" }),
+    wsRequest("?user=grace", { "sec-websocket-protocol": "chat, superchat" }),
     bun,
   );
   assert.equal(response, undefined);
@@ -293,249 +185,59 @@ Deno.test("bunAdapter() fetch upgrades with the context, the client's address an
 Deno.test("bunAdapter() fetch upgrades with the subprotocol the server chose", async () => {
   const { adapter, bun } = setup({ protocols: ["superchat", "chat"] });
   const response = await adapter.fetch(
-    upgradeRequest("", { "sec-websocket-protocol": "chat, superchat" }),
+    wsRequest("", { "sec-websocket-protocol": "chat, superchat" }),
     bun,
   );
   assert.equal(response, undefined);
   assert.deepEqual(bun.upgrades[0].headers, { "Sec-WebSocket-Protocol": "superchat" });
 });
 
-Deno.test("bunAdapter() fetch answers 400 when Bun refuses the upgrade", async () => {
-  const { server, adapter, bun, log } = setup();
-  bun.accept = false;
-  const response = (await adapter.fetch(upgradeRequest(), bun))!;
-  assert.equal(response.status, 400);
-  await response.body?.cancel();
-  assert.equal(bun.upgrades.length, 1);
-  assert.equal(log.connects.length, 0);
-  assert.equal(server.sessions.size, 0);
-});
-
-Deno.test("bunAdapter() websocket.open registers the session and calls onConnect", async () => {
-  const sends: string[] = [];
-  const { server, connect, log } = setup({
-    onConnect(session) {
-      log.connects.push(session);
-      sends.push(session.send("welcome", { user: session.ctx.user }));
-    },
-  });
-  const { ws, session } = await connect("?user=ada");
-  assert.equal(ws.binaryType, "uint8array");
-  assert.equal(server.sessions.get(session.id), session);
-  assert.equal(session.state, "open");
-  assert.deepEqual(sends, ["sent"]);
-  assert.deepEqual(ws.envelopes(), [{ topic: "welcome", data: { user: "ada" } }]);
-});
-
-Deno.test("bunAdapter() websocket.message routes text to onMessage and bytes to onBinary", async () => {
-  const { connect, log } = setup();
-  const { ws, session } = await connect();
-  ws.receive(JSON.stringify({ topic: "say", data: { text: "hi" } }));
-  ws.receive(new Uint8Array([1, 2, 3]));
-  ws.receive("not json");
-  await endOfTick();
-  assert.deepEqual(log.messages, [{ topic: "say", data: { text: "hi" } }]);
-  assert.equal(log.binaries.length, 1);
-  assert.ok(log.binaries[0] instanceof Uint8Array);
-  assert.deepEqual([...log.binaries[0]], [1, 2, 3]);
-  // The malformed envelope got the "$error" reply through Bun's send.
-  assert.equal(ws.envelopes().at(-1)?.topic, "$error");
-  assert.equal(session.stats.messagesReceived, 3);
-  assert.equal(session.stats.invalidMessages, 1);
-});
-
-Deno.test("bunAdapter() queues above the high-water mark and flushes in order on drain", async () => {
-  const { connect } = setup({ highWaterMark: 100 });
-  const { ws, session } = await connect();
-  assert.equal(session.send("n", 0), "sent");
-  await endOfTick();
-  ws.buffered = 100; // Bun holds as much as the high-water mark
-  assert.equal(session.send("n", 1), "queued");
-  assert.equal(session.send("n", 2), "queued");
-  assert.equal(session.stats.queueLength, 2);
-  assert.deepEqual(ws.envelopes().map((e) => e.data), [0]);
-  ws.drained();
-  assert.equal(session.stats.queueLength, 0);
-  assert.equal(session.send("n", 3), "sent");
-  await endOfTick();
-  assert.deepEqual(ws.envelopes().map((e) => e.data), [0, 1, 2, 3]);
-  assert.equal(session.stats.messagesDropped, 0);
-});
-
-Deno.test("bunAdapter() drain flushes only while Bun is under the high-water mark", async () => {
-  const { connect } = setup({ highWaterMark: 100 });
-  const { ws, session } = await connect();
-  ws.buffered = 150;
-  for (let i = 0; i < 5; i++) assert.equal(session.send("n", i), "queued");
-  const sentData = () => ws.envelopes().filter((e) => e.topic === "n").map((e) => e.data);
-  // Bun wrote part of its buffer out and still holds 60 bytes: each 24-byte
-  // frame goes out while Bun holds fewer than 100, then the rest wait.
-  ws.buffered = 60;
-  ws.drain();
-  assert.deepEqual(sentData(), [0, 1]);
-  assert.equal(session.stats.queueLength, 3);
-  ws.drained();
-  assert.deepEqual(sentData(), [0, 1, 2, 3, 4]);
-  assert.equal(session.stats.queueLength, 0);
-  assert.ok(!ws.statuses.includes(0), "Bun never dropped a frame the session sent");
-});
-
-Deno.test("bunAdapter() never lets Bun drop a frame the session sends", async () => {
-  const { connect } = setup({ highWaterMark: 1000 });
-  const { ws, session } = await connect();
-  // Just under the mark: the session still writes, and Bun must not drop it
-  // even though this frame takes its buffer past backpressureLimit.
-  ws.buffered = 999;
-  assert.equal(session.send("big", "x".repeat(5000)), "sent");
-  await endOfTick();
-  assert.equal(ws.statuses.at(-1), -1);
-  assert.equal(session.send("next", 1), "queued");
-  assert.ok(!ws.statuses.includes(0));
-  assert.equal(session.stats.messagesDropped, 0);
-});
-
-Deno.test("bunAdapter() counts an empty binary message as sent, not dropped", async () => {
-  const { connect } = setup();
-  const { ws, session } = await connect();
-  assert.equal(session.sendBinary(new Uint8Array(0)), "sent");
-  await endOfTick();
-  assert.equal(ws.statuses.at(-1), 0, "Bun reports 0 bytes written");
-  assert.equal(session.stats.messagesDropped, 0);
-  assert.equal(session.stats.messagesSent, 1);
-});
-
-Deno.test("bunAdapter() counts a send to a socket Bun already closed as a drop", async () => {
-  const dropped: string[] = [];
-  const { connect } = setup({ onDrop: (_s, drop) => void dropped.push(drop.reason) });
-  const { ws, session } = await connect();
-  ws.readyState = 3; // closed, but the close handler has not run yet
-  // Accepted for this tick's corked write, which Bun then refuses: counted.
-  assert.equal(session.sendBinary(new Uint8Array(0)), "sent");
-  assert.equal(session.send("late", 1), "sent");
-  await endOfTick();
-  assert.deepEqual(dropped, ["runtime"]);
-  assert.equal(session.stats.messagesDropped, 2);
-  assert.equal(session.stats.messagesSent, 0);
-});
-
-Deno.test("bunAdapter() websocket.close maps Bun's codes and reasons to close causes", async (t) => {
-  const cases: [string, number, string, Partial<CloseCause>][] = [
-    ["client close with code and reason", 4001, "bye", {
-      kind: "client",
-      code: 4001,
-      reason: "bye",
-    }],
-    ["client close without a code", 1005, "", { kind: "client", code: 1005, reason: "" }],
-    ["Bun's maxPayloadLength", 1006, "Received too big message", {
-      kind: "too-large",
-      code: 1009,
-      reason: "Received too big message",
-    }],
-    ["Bun's idle timeout", 1006, "WebSocket timed out from inactivity", {
-      kind: "timeout",
-      code: 1006,
-      reason: "WebSocket timed out from inactivity",
-    }],
-    ["Bun's protocol error", 1006, "Received invalid UTF-8", {
-      kind: "error",
-      code: 1006,
-      reason: "Received invalid UTF-8",
-    }],
-    ["connection dropped", 1006, "", { kind: "error", code: 1006, reason: "" }],
-  ];
-  for (const [name, code, reason, expected] of cases) {
+Deno.test("bunAdapter() fetch answers 400 when Bun refuses the upgrade, tells onError and onRefuse, and gives the admission back", async (t) => {
+  const thrown = new TypeError("Bun could not upgrade");
+  for (const [name, refuse] of [["returns false", false], ["throws", true]] as const) {
     await t.step(name, async () => {
-      const { server, connect, log } = setup();
-      const { ws, session } = await connect();
-      session.rooms.join("lobby");
-      ws.closedBy(code, reason);
-      assert.equal(log.closes.length, 1);
-      const cause = log.closes[0];
-      assert.equal(cause.kind, expected.kind);
-      assert.equal(cause.code, expected.code);
-      assert.equal(cause.reason, expected.reason);
-      assert.equal(session.state, "closed");
+      const { server, adapter, bun, log, connect } = setup({ maxSessions: 1 });
+      bun.accept = false;
+      if (refuse) bun.failure = thrown;
+      const request = wsRequest();
+      const response = (await adapter.fetch(request, bun))!;
+      assert.equal(response.status, 400);
+      await response.body?.cancel();
+      assert.equal(bun.upgrades.length, 1);
+      assert.equal(log.connects.length, 0);
       assert.equal(server.sessions.size, 0);
-      assert.equal(server.rooms.size, 0);
-      assert.equal(server.stats.tooLargeCloses, expected.kind === "too-large" ? 1 : 0);
-      assert.deepEqual(await session.close(), cause);
+      const error = refuse ? thrown : new Error("Bun refused the upgrade");
+      assert.deepEqual(log.errors, [[error, undefined, request]]);
+      assert.deepEqual(log.refusals, [[request, {
+        status: 400,
+        reason: "upgrade-failed",
+        message: `Bad WebSocket handshake: ${error.message}`,
+      }]]);
+      assert.deepEqual([server.stats.handshakes, server.stats.rejected], [0, 1]);
+      bun.accept = true;
+      bun.failure = undefined;
+      await connect(); // the one place under maxSessions: 1 is free again
+      assert.equal(server.sessions.size, 1);
     });
   }
 });
 
-Deno.test("bunAdapter() session.close() resolves at once because Bun closes synchronously", async () => {
-  const { server, connect, log } = setup();
-  const { ws, session } = await connect();
-  const cause = await session.close(4000, "done");
-  assert.deepEqual(ws.closeCalls, [[4000, "done"]]);
-  assert.equal(cause.kind, "server");
-  assert.equal(cause.code, 4000);
-  assert.equal(cause.reason, "done");
-  assert.equal(cause.forced, undefined);
-  assert.equal(log.closes.length, 1);
-  assert.equal(server.sessions.size, 0);
-});
-
-Deno.test("bunAdapter() releases a session that onConnect closes", async () => {
-  const { server, adapter, bun, log } = setup({
-    onConnect(session) {
-      log.connects.push(session);
-      session.close(4003, "not today");
+Deno.test("server.fetch served by Bun without the adapter answers 400 and tells onError why", async () => {
+  // Bun.serve({ fetch: server.fetch }): Bun's server arrives as the info,
+  // and the default upgrade (Deno.upgradeWebSocket) is missing.
+  const missing = new TypeError("Cannot upgrade: Deno.upgradeWebSocket is not available");
+  const { server, bun, log } = setup({
+    upgrade: () => {
+      throw missing;
     },
   });
-  assert.equal(await adapter.fetch(upgradeRequest(), bun), undefined);
-  const ws = bun.sockets[0];
-  assert.deepEqual(ws.closeCalls, [[4003, "not today"]]);
-  assert.equal(log.closes.length, 1);
-  assert.equal(log.closes[0].kind, "server");
-  assert.equal(log.closes[0].forced, undefined);
-  assert.equal(server.sessions.size, 0);
-  assert.equal(log.connects[0].state, "closed");
-  // Bun may still deliver events for the closed socket; they are ignored.
-  ws.receive("{}");
-  ws.drain();
-  assert.equal(log.messages.length, 0);
-});
-
-Deno.test("bunAdapter() server.shutdown() closes every Bun socket with 1001 and resolves", async () => {
-  const { server, adapter, bun, connect, log } = setup();
-  const a = await connect("?user=a");
-  const b = await connect("?user=b");
-  a.session.rooms.join("lobby");
-  b.ws.buffered = 1 << 20;
-  b.session.send("stuck", 1); // queued: dropped by the close
-  await server.shutdown();
-  for (const { ws } of [a, b]) {
-    assert.deepEqual(ws.closeCalls, [[1001, "Server shutting down"]]);
-    assert.equal(ws.readyState, 3);
-  }
-  assert.deepEqual(log.closes.map((c) => [c.kind, c.code, c.forced]), [
-    ["shutdown", 1001, undefined],
-    ["shutdown", 1001, undefined],
-  ]);
-  assert.equal(server.sessions.size, 0);
-  assert.equal(server.rooms.size, 0);
-  // New upgrades are refused, before Bun is asked.
-  const response = (await adapter.fetch(upgradeRequest(), bun))!;
-  assert.equal(response.status, 503);
-  await response.body?.cancel();
-  assert.equal(bun.upgrades.length, 2);
-});
-
-Deno.test("bunAdapter() closes a socket that opens while the server shuts down", async () => {
-  const { server, adapter, bun, log } = setup();
-  let shutdown: Promise<void> | undefined;
-  bun.beforeOpen = () => {
-    shutdown = server.shutdown(); // begins between the handshake and Bun's open
-  };
-  assert.equal(await adapter.fetch(upgradeRequest(), bun), undefined);
-  await shutdown;
-  assert.deepEqual(bun.sockets[0].closeCalls, [[1001, "Server shutting down"]]);
-  assert.equal(log.connects.length, 0);
-  assert.deepEqual(log.closes.map((c) => [c.kind, c.code, c.forced]), [[
-    "shutdown",
-    1001,
-    undefined,
-  ]]);
-  assert.equal(server.sessions.size, 0);
+  const request = wsRequest();
+  const response = await server.fetch(request, bun as unknown as ServeInfo);
+  assert.equal(response.status, 400);
+  assert.match(await response.text(), /Deno\.upgradeWebSocket is not available/);
+  assert.deepEqual(log.errors.at(-1), [missing, undefined, request]);
+  assert.equal(log.errors.length, 2, "and once that the request has no client key");
+  assert.equal(log.refusals[0][1].reason, "upgrade-failed");
+  assert.equal(bun.upgrades.length, 0);
+  assert.deepEqual([server.sessions.size, server.stats.handshakes], [0, 0]);
 });

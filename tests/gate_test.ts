@@ -1,31 +1,55 @@
 /**
- * The gate (`src/gate.ts`), on fake timers and a fake upgrade: the origin
- * check, session caps and admissions, the context factory and its timeout,
- * refusals.
+ * The gate (`src/gate.ts`), on fake timers and a fake upgrade: what
+ * `server.fetch()` and `server.handshake()` accept or refuse before the
+ * upgrade. The origin check, the session caps and their admissions, client
+ * keys, and `onRefuse`. The context factory and the subprotocol choice are
+ * in `context_test.ts`.
  */
 import assert from "node:assert/strict";
-import { Server, type ServerOptions } from "../src/server.ts";
-import { ERROR_TOPIC } from "../src/session.ts";
+import { HttpError } from "../src/errors.ts";
+import type { Refusal, ServeInfo, ServerOptions } from "../src/options.ts";
+import { Server } from "../src/server.ts";
 import type { EventMap } from "../src/topics.ts";
-import { FakeTimers, fakeUpgrade, openSession, upgradeRequest } from "./_fake_socket.ts";
+import { endOfTick, FakeTimers, fakeUpgrade, upgradeRequest } from "./_fake_socket.ts";
 
-type Options = ServerOptions<undefined, EventMap, EventMap>;
+type Options<Ctx> = ServerOptions<Ctx, EventMap, EventMap>;
 
-function setup(options: Options = {}) {
-  const timers = new FakeTimers();
-  const fake = fakeUpgrade();
-  const rejected: string[] = [];
-  const errors: unknown[] = [];
-  const server = new Server<undefined, EventMap, EventMap>({
-    timers,
-    upgrade: fake.upgrade,
-    onRejectedMessage: (_, reason) => void rejected.push(reason),
-    onError: (error) => void errors.push(error),
-    ...options,
-  });
-  return { server, timers, calls: fake.calls, rejected, errors };
+/** What `Deno.serve` passes: a client with an address, the default client key. */
+const CLIENT: ServeInfo = { remoteAddr: { hostname: "10.0.0.1" } };
+
+/** One call of `onError`. */
+interface Reported {
+  readonly error: unknown;
+  readonly session: unknown;
+  readonly request: Request | undefined;
 }
 
+/**
+ * A server with a fake upgrade and fake timers; `onError` calls land in
+ * `errors`, `onRefuse` calls in `refusals`.
+ */
+function setup<Ctx = undefined>(options: Options<Ctx> = {}) {
+  const timers = new FakeTimers();
+  const fake = fakeUpgrade();
+  const errors: Reported[] = [];
+  const refusals: [Request, Refusal][] = [];
+  const server = new Server<Ctx, EventMap, EventMap>({
+    timers,
+    upgrade: fake.upgrade,
+    onError: (error, session, request) => void errors.push({ error, session, request }),
+    onRefuse: (request, refusal) => void refusals.push([request, refusal]),
+    ...options,
+  });
+  /** Sends a request through `fetch` from `info` and returns the response's status. */
+  const status = async (request = upgradeRequest(), info = CLIENT) => {
+    const response = await server.fetch(request, info);
+    await response.body?.cancel();
+    return response.status;
+  };
+  return { server, timers, calls: fake.calls, errors, refusals, status };
+}
+
+/** An upgrade request to `host`, with that `Origin` if any. */
 function withOrigin(origin: string | undefined, host = "app.example.com"): Request {
   return upgradeRequest(`http://${host}/ws`, {
     host,
@@ -33,17 +57,11 @@ function withOrigin(origin: string | undefined, host = "app.example.com"): Reque
   });
 }
 
-async function status(server: Server<undefined, EventMap, EventMap>, request: Request) {
-  const response = await server.fetch(request, { remoteAddr: { hostname: "10.0.0.1" } });
-  await response.body?.cancel();
-  return response.status;
-}
-
 // ---------------------------------------------------------------- origins
 
 Deno.test("An origin allow-list admits exact origins only, before the context factory", async (t) => {
   let contexts = 0;
-  const { server } = setup({
+  const { status } = setup({
     origins: ["https://app.example.com", "http://localhost:8000"],
     context: () => void contexts++,
   });
@@ -67,7 +85,7 @@ Deno.test("An origin allow-list admits exact origins only, before the context fa
       `${origin === undefined ? "no Origin" : JSON.stringify(origin)} -> ${expected}`,
       async () => {
         const before = contexts;
-        assert.equal(await status(server, withOrigin(origin)), expected);
+        assert.equal(await status(withOrigin(origin)), expected);
         assert.equal(
           contexts - before,
           expected === 101 ? 1 : 0,
@@ -79,38 +97,38 @@ Deno.test("An origin allow-list admits exact origins only, before the context fa
 });
 
 Deno.test("allowMissingOrigin: false refuses requests without an Origin", async () => {
-  const { server } = setup({ origins: ["https://app.example.com"], allowMissingOrigin: false });
-  assert.equal(await status(server, withOrigin(undefined)), 403);
-  assert.equal(await status(server, withOrigin("https://app.example.com")), 101);
+  const { status } = setup({ origins: ["https://app.example.com"], allowMissingOrigin: false });
+  assert.equal(await status(withOrigin(undefined)), 403);
+  assert.equal(await status(withOrigin("https://app.example.com")), 101);
 });
 
 Deno.test("The default origin check admits the request's own host only", async () => {
-  const { server } = setup();
-  assert.equal(await status(server, withOrigin("https://app.example.com")), 101);
-  assert.equal(await status(server, withOrigin("http://app.example.com")), 101);
-  assert.equal(await status(server, withOrigin("https://APP.example.com")), 101);
+  const { status } = setup();
+  assert.equal(await status(withOrigin("https://app.example.com")), 101);
+  assert.equal(await status(withOrigin("http://app.example.com")), 101);
+  assert.equal(await status(withOrigin("https://APP.example.com")), 101);
   assert.equal(
-    await status(server, withOrigin("https://app.example.com", "app.example.com:443")),
+    await status(withOrigin("https://app.example.com", "app.example.com:443")),
     101,
   );
   assert.equal(
-    await status(server, withOrigin("http://127.0.0.1:8000", "127.0.0.1:8000")),
+    await status(withOrigin("http://127.0.0.1:8000", "127.0.0.1:8000")),
     101,
   );
-  assert.equal(await status(server, withOrigin("https://evil.com")), 403);
-  assert.equal(await status(server, withOrigin("https://app.example.com.evil.com")), 403);
+  assert.equal(await status(withOrigin("https://evil.com")), 403);
+  assert.equal(await status(withOrigin("https://app.example.com.evil.com")), 403);
   assert.equal(
-    await status(server, withOrigin("http://127.0.0.1:9000", "127.0.0.1:8000")),
+    await status(withOrigin("http://127.0.0.1:9000", "127.0.0.1:8000")),
     403,
   );
-  assert.equal(await status(server, withOrigin("null")), 403);
-  assert.equal(await status(server, withOrigin(undefined)), 101);
+  assert.equal(await status(withOrigin("null")), 403);
+  assert.equal(await status(withOrigin(undefined)), 101);
 });
 
 Deno.test('origins: "*" admits any origin', async () => {
-  const { server } = setup({ origins: "*" });
-  assert.equal(await status(server, withOrigin("https://anywhere.test")), 101);
-  assert.equal(await status(server, withOrigin("null")), 101);
+  const { status } = setup({ origins: "*" });
+  assert.equal(await status(withOrigin("https://anywhere.test")), 101);
+  assert.equal(await status(withOrigin("null")), 101);
 });
 
 Deno.test("An origin list entry that is not an origin is a RangeError", () => {
@@ -121,79 +139,72 @@ Deno.test("An origin list entry that is not an origin is a RangeError", () => {
 // ---------------------------------------------------------------- caps
 
 Deno.test("maxSessions counts handshakes under way and refuses with 503", async () => {
-  const { server, calls } = setup({ maxSessions: 2, maxSessionsPerClient: 10 });
-  assert.equal(await status(server, upgradeRequest()), 101);
-  assert.equal(await status(server, upgradeRequest()), 101);
+  const { server, calls, status } = setup({ maxSessions: 2, maxSessionsPerClient: 10 });
+  assert.equal(await status(), 101);
+  assert.equal(await status(), 101);
   // Neither socket has opened yet, and still a third is refused.
-  assert.equal(await status(server, upgradeRequest()), 503);
+  assert.equal(await status(), 503);
   calls[0].socket.fireOpen();
   const [session] = server.sessions.values();
   session.close();
   calls[0].socket.fireClose(1000);
-  assert.equal(await status(server, upgradeRequest()), 101, "a released session frees its place");
+  assert.equal(await status(), 101, "a released session frees its place");
   // A socket that never opens gives its place back when it closes.
   calls[1].socket.fireClose(1006, "", false);
-  assert.equal(await status(server, upgradeRequest()), 101);
-  assert.equal(await status(server, upgradeRequest()), 503);
+  assert.equal(await status(), 101);
+  assert.equal(await status(), 503);
 });
 
 Deno.test("maxSessionsPerClient refuses with 429 by client key", async () => {
-  const { server } = setup({
+  const { server, status } = setup({
     maxSessionsPerClient: 2,
     clientKey: (request) => request.headers.get("x-user") ?? "",
   });
   const as = (user: string) => upgradeRequest(undefined, { "x-user": user });
-  assert.equal(await status(server, as("a")), 101);
-  assert.equal(await status(server, as("a")), 101);
-  assert.equal(await status(server, as("a")), 429);
-  assert.equal(await status(server, as("b")), 101, "another key has its own count");
+  assert.equal(await status(as("a")), 101);
+  assert.equal(await status(as("a")), 101);
+  assert.equal(await status(as("a")), 429);
+  assert.equal(await status(as("b")), 101, "another key has its own count");
   assert.equal(server.stats.rejected, 1);
 });
 
-Deno.test("A refused context factory gives its admission back", async () => {
-  const { server } = setup({
-    maxSessions: 1,
-    context: (request) => {
-      if (request.headers.has("x-deny")) throw new Error("no");
-    },
-  });
-  for (let i = 0; i < 3; i++) {
-    assert.equal(await status(server, upgradeRequest(undefined, { "x-deny": "1" })), 401);
+Deno.test("Upgrades from the runtime's client address are capped per client", async () => {
+  const { errors, status } = setup({ maxSessionsPerClient: 2 });
+  const statuses = [];
+  for (let i = 0; i < 5; i++) statuses.push(await status());
+  assert.deepEqual(statuses, [101, 101, 429, 429, 429]);
+  assert.equal(await status(upgradeRequest(), { remoteAddr: { hostname: "10.0.0.2" } }), 101);
+  assert.deepEqual(errors, []);
+});
+
+Deno.test("Upgrades without a client key skip maxSessionsPerClient, count toward maxSessions, and onError hears of it once", async () => {
+  const { server, errors } = setup({ maxSessions: 6, maxSessionsPerClient: 2 });
+  const requests = Array.from({ length: 5 }, () => upgradeRequest());
+  for (const request of requests) {
+    assert.equal((await server.fetch(request)).status, 101, "no info: no key");
   }
-  assert.equal(await status(server, upgradeRequest()), 101);
+  assert.equal(errors.length, 1);
+  assert.match(String(errors[0].error), /no client key, so maxSessionsPerClient does not apply/);
+  assert.deepEqual([errors[0].session, errors[0].request], [undefined, requests[0]]);
+  assert.equal(server.stats.handshakes, 5);
+  assert.equal((await server.fetch(upgradeRequest(), CLIENT)).status, 101, "a keyed one fits");
+  const full = await server.fetch(upgradeRequest());
+  assert.equal(full.status, 503, "maxSessions still applies");
+  await full.body?.cancel();
+  assert.equal(errors.length, 1, "told once per server");
 });
 
-Deno.test("A context factory slower than handshakeTimeout gets 503", async () => {
-  const { server, timers } = setup({
-    handshakeTimeout: 100,
-    maxSessions: 1,
-    context: () => new Promise<undefined>(() => {}), // never settles
-  });
-  const response = server.fetch(upgradeRequest());
-  await Promise.resolve();
-  assert.deepEqual(timers.delays(), [100]);
-  timers.tick(100);
-  const answer = await response;
-  assert.equal(answer.status, 503);
-  assert.equal(await answer.text(), "The context factory timed out");
-  assert.equal(timers.pending, 0);
-  assert.equal(server.sessions.size, 0);
+Deno.test("A clientKey that returns undefined or an empty string gives no key", async () => {
+  for (const key of [undefined, ""]) {
+    const { errors, status } = setup({ maxSessionsPerClient: 1, clientKey: () => key });
+    assert.deepEqual([await status(), await status(), await status()], [101, 101, 101]);
+    assert.equal(errors.length, 1);
+  }
 });
-
-Deno.test("A context factory that answers in time leaves no timer behind", async () => {
-  const { server, timers } = setup({
-    handshakeTimeout: 100,
-    context: () => Promise.resolve(undefined),
-  });
-  assert.equal(await status(server, upgradeRequest()), 101);
-  assert.equal(timers.pending, 0);
-});
-
-// ---------------------------------------------------------------- rate limit
 
 Deno.test("A session released before its connection closed keeps counting toward the caps", async () => {
-  const { server, timers, calls } = setup({ maxSessions: 1, closeTimeout: 1000 });
-  assert.equal(await status(server, upgradeRequest()), 101);
+  const { server, timers, calls, status } = setup({ maxSessions: 1, closeTimeout: 1000 });
+  assert.equal(await status(), 101);
   calls[0].socket.fireOpen();
   const [session] = server.sessions.values();
   const closed = session.close(4000, "bye");
@@ -201,8 +212,82 @@ Deno.test("A session released before its connection closed keeps counting toward
   assert.equal((await closed).forced, true);
   assert.equal(server.sessions.size, 0);
   assert.equal(server.stats.lingering, 1);
-  assert.equal(await status(server, upgradeRequest()), 503, "its connection still holds a place");
+  assert.equal(await status(), 503, "its connection still holds a place");
   calls[0].socket.fireClose(1006, "", false); // the runtime lets go at last
   assert.equal(server.stats.lingering, 0);
-  assert.equal(await status(server, upgradeRequest()), 101);
+  assert.equal(await status(), 101);
+});
+
+// ---------------------------------------------------------------- onRefuse
+
+/** A hook that throws `error`. */
+const throwing = (error: unknown) => (): never => {
+  throw error;
+};
+
+Deno.test("onRefuse hears of every refusal with its status and reason", async (t) => {
+  const evil = upgradeRequest(undefined, { origin: "https://evil.com" });
+  const broken = upgradeRequest(undefined, { connection: "keep-alive" });
+  const teapot = () => new Response(null, { status: 418, statusText: "Teapot" });
+  const never = () => new Promise<undefined>(() => {});
+  const table: [Refusal["reason"], number, string, Options<undefined>, Request?][] = [
+    ["shutting-down", 503, "Server is shutting down", {}],
+    [
+      "bad-handshake",
+      400,
+      "Bad WebSocket handshake: the 'connection' header must contain 'Upgrade'",
+      {},
+      broken,
+    ],
+    ["origin", 403, "Origin not allowed: https://evil.com", {
+      origins: ["https://app.example.com"],
+    }, evil],
+    ["server-full", 503, "Too many sessions", { maxSessions: 1 }],
+    ["client-full", 429, "Too many sessions from this client", { maxSessionsPerClient: 1 }],
+    ["context", 418, "Teapot", { context: teapot }],
+    ["context", 403, "Unknown token", { context: throwing(new HttpError(403, "Unknown token")) }],
+    ["context-timeout", 503, "The context factory timed out", {
+      context: never,
+      handshakeTimeout: 100,
+    }],
+    ["context-error", 500, "Internal Server Error", { context: throwing(new TypeError("bug")) }],
+    ["upgrade-failed", 400, "Bad WebSocket handshake: no socket", {
+      upgrade: throwing(new TypeError("no socket")),
+    }],
+  ];
+  for (const [reason, status, message, options, request = upgradeRequest()] of table) {
+    await t.step(`${reason} ${status}`, async () => {
+      const { server, timers, refusals } = setup(options);
+      if (reason === "shutting-down") await server.shutdown();
+      if (reason.endsWith("-full")) await server.handshake(upgradeRequest(), CLIENT); // fills it
+      const pending = server.fetch(request, CLIENT);
+      timers.tick(100);
+      const response = await pending;
+      assert.equal(response.status, status);
+      await response.body?.cancel();
+      assert.deepEqual(refusals, [[request, { status, reason, message }]]);
+      assert.equal(server.stats.rejected, 1);
+    });
+  }
+});
+
+Deno.test("An onRefuse that throws or rejects goes to onError and leaves the response as it was", async (t) => {
+  const failures = {
+    throws: throwing(new Error("log down")),
+    rejects: () => Promise.reject(new Error("log down")),
+  };
+  for (const [name, onRefuse] of Object.entries(failures)) {
+    await t.step(name, async () => {
+      const { server, errors } = setup({ origins: ["https://app.example.com"], onRefuse });
+      const request = upgradeRequest(undefined, { origin: "https://evil.com" });
+      const response = await server.fetch(request, CLIENT);
+      assert.equal(response.status, 403);
+      assert.equal(await response.text(), "Origin not allowed: https://evil.com");
+      await endOfTick();
+      assert.equal(errors.length, 1);
+      assert.equal((errors[0].error as Error).message, "log down");
+      assert.deepEqual([errors[0].session, errors[0].request], [undefined, request]);
+      assert.equal(server.stats.rejected, 1);
+    });
+  }
 });

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { SessionClosedError } from "../src/errors.ts";
 import { RoomIndex } from "../src/rooms.ts";
+import type { ServerOptions } from "../src/options.ts";
 import { Server } from "../src/server.ts";
+import type { EventMap } from "../src/topics.ts";
 import { FakeSocket, FakeTimers, openSession } from "./_fake_socket.ts";
 
 function members<M>(index: RoomIndex<M>, room: string): M[] {
@@ -45,15 +47,16 @@ Deno.test("RoomIndex treats __proto__ and constructor as ordinary names", () => 
   assert.equal(index.get("__proto__"), undefined);
 });
 
-function setup() {
+/** A server on fake timers. */
+function setup(options: ServerOptions<undefined, EventMap, EventMap> = {}) {
   const timers = new FakeTimers();
-  const server = new Server({ timers });
+  const server = new Server({ timers, ...options });
   return { server, timers };
 }
 
-Deno.test("SessionRooms.join() is idempotent: true, then false", () => {
+Deno.test("SessionRooms.join() is idempotent: true, then false", async () => {
   const { server } = setup();
-  const { session } = openSession(server, { closeReport: "sync" });
+  const { session } = await openSession(server, { closeReport: "sync" });
   assert.equal(session.rooms.join("lobby"), true);
   assert.equal(session.rooms.join("lobby"), false);
   assert.deepEqual([...session.rooms.current], ["lobby"]);
@@ -62,10 +65,10 @@ Deno.test("SessionRooms.join() is idempotent: true, then false", () => {
   session.close();
 });
 
-Deno.test("SessionRooms.leave() leaves once and deletes the empty room", () => {
+Deno.test("SessionRooms.leave() leaves once and deletes the empty room", async () => {
   const { server } = setup();
-  const a = openSession(server, { closeReport: "sync" }).session;
-  const b = openSession(server, { closeReport: "sync" }).session;
+  const a = (await openSession(server, { closeReport: "sync" })).session;
+  const b = (await openSession(server, { closeReport: "sync" })).session;
   assert.equal(a.rooms.leave("lobby"), false, "not a member yet");
   a.rooms.join("lobby");
   b.rooms.join("lobby");
@@ -79,9 +82,9 @@ Deno.test("SessionRooms.leave() leaves once and deletes the empty room", () => {
   b.close();
 });
 
-Deno.test("SessionRooms.has() and current follow joins and leaves", () => {
+Deno.test("SessionRooms.has() and current follow joins and leaves", async () => {
   const { server } = setup();
-  const { session } = openSession(server, { closeReport: "sync" });
+  const { session } = await openSession(server, { closeReport: "sync" });
   const current = session.rooms.current;
   assert.equal(current.size, 0);
   assert.equal(session.rooms.has("a"), false);
@@ -96,10 +99,10 @@ Deno.test("SessionRooms.has() and current follow joins and leaves", () => {
   session.close();
 });
 
-Deno.test("server.rooms reflects the membership of every session", () => {
+Deno.test("server.rooms reflects the membership of every session", async () => {
   const { server } = setup();
-  const a = openSession(server, { closeReport: "sync" }).session;
-  const b = openSession(server, { closeReport: "sync" }).session;
+  const a = (await openSession(server, { closeReport: "sync" })).session;
+  const b = (await openSession(server, { closeReport: "sync" })).session;
   a.rooms.join("x");
   a.rooms.join("y");
   b.rooms.join("y");
@@ -112,9 +115,9 @@ Deno.test("server.rooms reflects the membership of every session", () => {
 });
 
 Deno.test("SessionRooms.join() on a closed or closing session throws SessionClosedError", async (t) => {
-  await t.step("closing (the close not yet reported)", () => {
+  await t.step("closing (the close not yet reported)", async () => {
     const { server, timers } = setup();
-    const { session, socket } = openSession(server, { closeReport: "manual" });
+    const { session, socket } = await openSession(server, { closeReport: "manual" });
     session.close();
     assert.equal(session.state, "closing");
     assert.throws(() => session.rooms.join("lobby"), SessionClosedError);
@@ -122,9 +125,9 @@ Deno.test("SessionRooms.join() on a closed or closing session throws SessionClos
     socket.completeClose();
     assert.equal(timers.pending, 0);
   });
-  await t.step("closed", () => {
+  await t.step("closed", async () => {
     const { server } = setup();
-    const { session } = openSession(server, { closeReport: "sync" });
+    const { session } = await openSession(server, { closeReport: "sync" });
     session.close();
     assert.equal(session.state, "closed");
     assert.throws(
@@ -138,9 +141,9 @@ Deno.test("SessionRooms.join() on a closed or closing session throws SessionClos
   });
 });
 
-Deno.test("SessionRooms.join() throws TypeError for a name that is not a string", () => {
+Deno.test("SessionRooms.join() throws TypeError for a name that is not a string", async () => {
   const { server } = setup();
-  const { session } = openSession(server, { closeReport: "sync" });
+  const { session } = await openSession(server, { closeReport: "sync" });
   assert.throws(() => session.rooms.join(1 as unknown as string), TypeError);
   assert.equal(server.rooms.size, 0);
   session.close();
@@ -148,60 +151,57 @@ Deno.test("SessionRooms.join() throws TypeError for a name that is not a string"
 
 Deno.test("A closing session leaves every room at once, before onClose", async (t) => {
   for (const closeReport of ["sync", "manual"] as const) {
-    await t.step(`close reported ${closeReport === "sync" ? "inside close()" : "later"}`, () => {
-      const timers = new FakeTimers();
-      const seen: { rooms: number; current: number }[] = [];
-      const server = new Server({
-        timers,
-        onClose(session) {
-          seen.push({ rooms: server.rooms.size, current: session.rooms.current.size });
-        },
-      });
-      const { session, socket } = openSession(server, { closeReport });
-      const other = openSession(server, { closeReport: "sync" }).session;
-      session.rooms.join("a");
-      session.rooms.join("b");
-      other.rooms.join("b");
-      session.close();
-      assert.equal(session.rooms.current.size, 0, "left at the close decision");
-      assert.deepEqual([...server.rooms.keys()], ["b"]);
-      assert.deepEqual([...server.rooms.get("b")!], [other]);
-      if (closeReport === "manual") socket.completeClose();
-      assert.deepEqual(seen, [{ rooms: 1, current: 0 }]);
-      other.close();
-      assert.equal(server.rooms.size, 0);
-      assert.equal(timers.pending, 0);
-    });
+    await t.step(
+      `close reported ${closeReport === "sync" ? "inside close()" : "later"}`,
+      async () => {
+        const seen: { rooms: number; current: number }[] = [];
+        const { server, timers } = setup({
+          onClose(session) {
+            seen.push({ rooms: server.rooms.size, current: session.rooms.current.size });
+          },
+        });
+        const { session, socket } = await openSession(server, { closeReport });
+        const other = (await openSession(server, { closeReport: "sync" })).session;
+        session.rooms.join("a");
+        session.rooms.join("b");
+        other.rooms.join("b");
+        session.close();
+        assert.equal(session.rooms.current.size, 0, "left at the close decision");
+        assert.deepEqual([...server.rooms.keys()], ["b"]);
+        assert.deepEqual([...server.rooms.get("b")!], [other]);
+        if (closeReport === "manual") socket.completeClose();
+        assert.deepEqual(seen, [{ rooms: 1, current: 0 }]);
+        other.close();
+        assert.equal(server.rooms.size, 0);
+        assert.equal(timers.pending, 0);
+      },
+    );
   }
 });
 
-Deno.test("SessionRooms.left holds the rooms a closed session was in, for onClose", () => {
+Deno.test("The close cause holds the rooms a closed session was in, for onClose", async () => {
   const seen: string[][] = [];
-  const timers = new FakeTimers();
-  const server = new Server({
-    timers,
-    onClose: (session) => void seen.push([...session.rooms.left].sort()),
-  });
-  const { session, socket } = openSession(server, { closeReport: "manual" });
+  const { server } = setup({ onClose: (_, cause) => void seen.push([...cause.rooms].sort()) });
+  const { session, socket } = await openSession(server, { closeReport: "manual" });
   session.rooms.join("a");
   session.rooms.join("b");
   session.rooms.join("c");
   session.rooms.leave("b");
-  assert.equal(session.rooms.left.size, 0, "empty while open");
+  assert.equal(session.closeCause, undefined, "no cause while open");
   session.close();
-  assert.deepEqual([...session.rooms.left].sort(), ["a", "c"], "set at the close decision");
+  assert.deepEqual([...session.closeCause!.rooms].sort(), ["a", "c"], "set at the close decision");
   assert.equal(session.rooms.current.size, 0);
   socket.completeClose();
   assert.deepEqual(seen, [["a", "c"]]);
   assert.equal(server.rooms.size, 0);
-  const quiet = openSession(server, { closeReport: "sync" }).session;
+  const quiet = (await openSession(server, { closeReport: "sync" })).session;
   quiet.close();
   assert.deepEqual(seen[1], [], "a session in no rooms left none");
 });
 
-Deno.test("A session closed by the client leaves every room", () => {
+Deno.test("A session closed by the client leaves every room", async () => {
   const { server } = setup();
-  const { session, connection } = openSession(server);
+  const { session, connection } = await openSession(server);
   session.rooms.join("a");
   session.rooms.join("b");
   connection.close(1000, "bye");
@@ -210,10 +210,10 @@ Deno.test("A session closed by the client leaves every room", () => {
   assert.equal(session.rooms.current.size, 0);
 });
 
-Deno.test("__proto__ and constructor behave like any room name", () => {
+Deno.test("__proto__ and constructor behave like any room name", async () => {
   const { server } = setup();
-  const a = openSession(server, { closeReport: "sync" });
-  const b = openSession(server, { closeReport: "sync" });
+  const a = await openSession(server, { closeReport: "sync" });
+  const b = await openSession(server, { closeReport: "sync" });
   for (const name of ["__proto__", "constructor", "hasOwnProperty", "toString", "prototype"]) {
     assert.equal(a.session.rooms.has(name), false, name);
     assert.equal(a.session.rooms.join(name), true, name);
@@ -235,9 +235,10 @@ Deno.test("__proto__ and constructor behave like any room name", () => {
   assert.equal(server.rooms.size, 0);
 });
 
-Deno.test("Many sessions joining and closing leave no rooms behind", () => {
+Deno.test("Many sessions joining and closing leave no rooms behind", async () => {
   const { server } = setup();
-  const opened = Array.from({ length: 50 }, () => openSession(server, { closeReport: "sync" }));
+  const opened = [];
+  for (let i = 0; i < 50; i++) opened.push(await openSession(server, { closeReport: "sync" }));
   opened.forEach(({ session }, i) => {
     session.rooms.join("all");
     session.rooms.join(`own-${i}`);
@@ -260,9 +261,9 @@ Deno.test("A fake socket is a Socket", () => {
   assert.equal(socket.readyState, 2);
 });
 
-Deno.test("A room name must have 1 to 255 UTF-8 bytes", () => {
+Deno.test("A room name must have 1 to 255 UTF-8 bytes", async () => {
   const { server } = setup();
-  const { session } = openSession(server, { closeReport: "sync" });
+  const { session } = await openSession(server, { closeReport: "sync" });
   assert.throws(() => session.rooms.join(""), RangeError);
   assert.equal(session.rooms.join("x".repeat(255)), true);
   assert.throws(() => session.rooms.join("x".repeat(256)), /1 to 255 bytes, got 256/);
@@ -271,9 +272,9 @@ Deno.test("A room name must have 1 to 255 UTF-8 bytes", () => {
   assert.equal(server.rooms.size, 2);
 });
 
-Deno.test("A session may be in at most maxRoomsPerSession rooms", () => {
-  const server = new Server({ maxRoomsPerSession: 3 });
-  const { session } = openSession(server, { closeReport: "sync" });
+Deno.test("A session may be in at most maxRoomsPerSession rooms", async () => {
+  const { server } = setup({ maxRoomsPerSession: 3 });
+  const { session } = await openSession(server, { closeReport: "sync" });
   for (const room of ["a", "b", "c"]) assert.equal(session.rooms.join(room), true);
   assert.equal(session.rooms.join("a"), false, "rejoining is not a new room");
   assert.throws(() => session.rooms.join("d"), /already in 3 rooms/);

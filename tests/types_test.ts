@@ -2,10 +2,11 @@
 // this file. Each `assertType<IsExact<A, B>>(true)` fails to compile unless A
 // and B are the same type, and each `// @ts-expect-error` fails to compile
 // unless the line below it is a type error. The runtime part only makes sure
-// the servers build and a session opens.
+// the servers build and a session opens (its ctx from the context factory).
 import assert from "node:assert/strict";
 import { HttpError } from "../src/errors.ts";
-import { type PublishResult, Server } from "../src/server.ts";
+import type { PublishResult } from "../src/fanout.ts";
+import { Server } from "../src/server.ts";
 import type { CloseCause, SendResult, Session } from "../src/session.ts";
 import { defineTopics, type EventMap, type Message } from "../src/topics.ts";
 import { openSession } from "./_fake_socket.ts";
@@ -35,7 +36,7 @@ Deno.test("IsExact tells types apart", () => {
   assertType<IsExact<string, number>>(true);
 });
 
-Deno.test("ctx is inferred from a synchronous context factory", () => {
+Deno.test("ctx is inferred from a synchronous context factory", async () => {
   const server = new Server({
     context(request) {
       assertType<IsExact<typeof request, Request>>(true);
@@ -55,7 +56,7 @@ Deno.test("ctx is inferred from a synchronous context factory", () => {
     },
   });
   assertType<IsExact<typeof server, Server<{ user: User; admin: boolean }>>>(true);
-  const { session } = openSession(server, { ctx: { user: { id: 1, name: "ada" }, admin: false } });
+  const { session } = await openSession(server);
   assertType<IsExact<typeof session.ctx, { user: User; admin: boolean }>>(true);
   for (const each of server.sessions.values()) {
     assertType<IsExact<typeof each.ctx.admin, boolean>>(true);
@@ -109,7 +110,7 @@ Deno.test("ctx leaves out the Response a context factory may return", () => {
   assert.ok(asyncServer);
 });
 
-Deno.test("A server without a context factory has ctx undefined", () => {
+Deno.test("A server without a context factory has ctx undefined", async () => {
   const server = new Server({
     onConnect(session) {
       assertType<IsExact<typeof session.ctx, undefined>>(true);
@@ -118,7 +119,7 @@ Deno.test("A server without a context factory has ctx undefined", () => {
   assertType<IsExact<typeof server, Server<undefined>>>(true);
   const bare = new Server();
   assertType<IsExact<typeof bare, Server<undefined, EventMap, EventMap>>>(true);
-  const { session } = openSession(bare);
+  const { session } = await openSession(bare);
   assertType<IsExact<typeof session.ctx, undefined>>(true);
   assert.equal(session.ctx, undefined);
   session.close();
@@ -197,7 +198,7 @@ interface OutIface {
   joined: { room: string; user: string };
 }
 
-Deno.test("Topic maps may be interfaces", () => {
+Deno.test("Topic maps may be interfaces", async () => {
   const server = new Server({
     topics: defineTopics<InIface, OutIface>(),
     context: () => ({ user: "ada" }),
@@ -210,8 +211,9 @@ Deno.test("Topic maps may be interfaces", () => {
     },
   });
   assertType<IsExact<typeof server, Server<{ user: string }, InIface, OutIface>>>(true);
-  const { session } = openSession(server, { ctx: { user: "ada" } });
+  const { session } = await openSession(server);
   assertType<IsExact<typeof session, Session<{ user: string }, InIface, OutIface>>>(true);
+  assert.equal(session.ctx.user, "ada");
   const result = server.sendTo([session], "joined", { room: "r", user: "ada" });
   assertType<IsExact<typeof result, PublishResult>>(true);
   // @ts-expect-error: wrong data for the topic
@@ -220,10 +222,11 @@ Deno.test("Topic maps may be interfaces", () => {
   session.close();
 });
 
-Deno.test("Session and Server type parameters default to an untyped event map", () => {
+Deno.test("Session and Server type parameters default to an untyped event map", async () => {
   const server = new Server({ context: () => 1 });
-  const { session } = openSession(server, { ctx: 1 });
+  const { session } = await openSession(server);
   assertType<IsExact<typeof session, Session<number, EventMap, EventMap>>>(true);
+  assert.equal(session.ctx, 1);
   session.send("anything", { at: "all" });
   server.publish("room", "anything", [1, 2, 3]);
   // @ts-expect-error: topics are strings (and at run time a TypeError)
