@@ -65,11 +65,19 @@ class _Bridge<Ctx> implements EventListenerObject {
       case "message":
         this.#connection?.message((event as MessageEvent).data);
         break;
-      case "open":
-        this.#connection = this.#server!.open(this.#socket, this.#handshake!);
+      case "open": {
+        const server = this.#server!, handshake = this.#handshake!;
         this.#server = undefined;
         this.#handshake = undefined;
+        try {
+          this.#connection = server.open(this.#socket, handshake);
+        } catch {
+          // Opened after its handshake was given back (later than
+          // `handshakeTimeout`): it holds no place under the caps.
+          this.#socket.close(CloseCode.TRY_AGAIN_LATER, "Handshake expired");
+        }
         break;
+      }
       case "close": {
         const connection = this.#connection;
         if (connection === undefined) {

@@ -45,15 +45,16 @@ export class Handshake<Ctx = unknown> {
   }
 }
 
-/** Where a handshake stands: its admission under the caps, until an open or an abandon. */
+/** An accepted handshake's admission under the caps, until an open, an abandon or its expiry. */
 class _Ticket {
   /** The client key it counts under; `""` for none. */
   readonly key: string;
-  /** `true` once opened or abandoned. */
-  done = false;
+  /** Gives the admission back if no socket opened in time. */
+  readonly timer: unknown;
 
-  constructor(key: string) {
+  constructor(key: string, timer: unknown) {
     this.key = key;
+    this.timer = timer;
   }
 }
 
@@ -76,10 +77,15 @@ export class Gate<Ctx> {
   readonly #hooks: HookRunner<any>;
   readonly #tally: Tally;
   readonly #onRefuse: ((request: Request, refusal: Refusal) => unknown) | undefined;
-  readonly #tickets = new WeakMap<Handshake<Ctx>, _Ticket>();
+  /** Handshakes accepted and neither opened, abandoned nor expired. */
+  readonly #tickets = new Map<Handshake<Ctx>, _Ticket>();
+  /** Every handshake this gate made, to tell a used one from a foreign one. */
+  readonly #made = new WeakSet<Handshake<Ctx>>();
   readonly #perClient = new Map<string, number>();
   #admitted = 0;
-  #handshakes = 0;
+  /** Admitted requests whose context factory is still running. */
+  #deciding = 0;
+  #abandoned = 0;
   #closed = false;
   #warnedKeyless = false;
 
@@ -109,9 +115,14 @@ export class Gate<Ctx> {
     return this.#admitted;
   }
 
-  /** Handshakes accepted and neither opened nor abandoned. */
+  /** Upgrades admitted and not yet opened or given back: in the context factory, or waiting for their socket. */
   get handshakes(): number {
-    return this.#handshakes;
+    return this.#deciding + this.#tickets.size;
+  }
+
+  /** Handshakes given back without a session: abandoned, expired, or dropped by a shutdown. */
+  get abandoned(): number {
+    return this.#abandoned;
   }
 
   /** `true` once closed: every request is refused with 503. */
@@ -119,7 +130,11 @@ export class Gate<Ctx> {
     return this.#closed;
   }
 
-  /** Refuses every request from now on (shutdown). */
+  /**
+   * Refuses every request from now on (shutdown). Handshakes already
+   * accepted may still open (the server then closes them with 1001) until
+   * they expire.
+   */
   close(): void {
     this.#closed = true;
   }
@@ -133,7 +148,15 @@ export class Gate<Ctx> {
     if (this.#closed) return this.refuse(request, 503, "shutting-down", "Server is shutting down");
     const broken = _brokenHandshake(request);
     if (broken !== undefined) {
-      return this.refuse(request, 400, "bad-handshake", `Bad WebSocket handshake: ${broken}`);
+      const [status, fault] = broken;
+      const response = this.refuse(
+        request,
+        status,
+        "bad-handshake",
+        `Bad WebSocket handshake: ${fault}`,
+      );
+      if (status === 426) response.headers.set("sec-websocket-version", "13");
+      return response;
     }
     const origin = request.headers.get("origin");
     if (!this.#originAllowed(origin, request)) {
@@ -150,9 +173,11 @@ export class Gate<Ctx> {
     // Admitted now, so that concurrent handshakes cannot all pass the caps.
     this.#take(key);
     let ctx: Ctx | Response;
+    this.#deciding++;
     try {
       ctx = await this.#runContext(request, info);
     } catch (error) {
+      this.#deciding--;
       this.#release(key);
       if (error instanceof HttpError) {
         return this.refuse(request, error.status, "context", error.message);
@@ -163,6 +188,7 @@ export class Gate<Ctx> {
       this.#hooks.report(error, undefined, request);
       return this.refuse(request, 500, "context-error", "Internal Server Error");
     }
+    this.#deciding--;
     if (ctx instanceof Response) {
       this.#release(key);
       this.#refused(request, { status: ctx.status, reason: "context", message: ctx.statusText });
@@ -173,8 +199,14 @@ export class Gate<Ctx> {
       return this.refuse(request, 503, "shutting-down", "Server is shutting down");
     }
     const handshake = new Handshake(ctx, this.#chooseProtocol(request));
-    this.#tickets.set(handshake, new _Ticket(key));
-    this.#handshakes++;
+    // Its socket must open in time: a runtime may report nothing at all for
+    // a client that left before or during the 101 (Deno does not).
+    const timer = this.#clock.setTimeout(
+      () => this.abandon(handshake),
+      this.#settings.handshakeTimeout,
+    );
+    this.#tickets.set(handshake, new _Ticket(key, timer));
+    this.#made.add(handshake);
     return handshake;
   }
 
@@ -189,22 +221,24 @@ export class Gate<Ctx> {
   claim(handshake: Handshake<Ctx>): string {
     const ticket = this.#tickets.get(handshake);
     if (ticket === undefined) {
-      throw new TypeError("Cannot open a session: the handshake was not made by this server");
+      throw new TypeError(
+        this.#made.has(handshake)
+          ? "Cannot open a session: the handshake was already opened or abandoned"
+          : "Cannot open a session: the handshake was not made by this server",
+      );
     }
-    if (ticket.done) {
-      throw new TypeError("Cannot open a session: the handshake was already opened or abandoned");
-    }
-    ticket.done = true;
-    this.#handshakes--;
+    this.#tickets.delete(handshake);
+    this.#clock.clearTimeout(ticket.timer);
     return ticket.key;
   }
 
   /** Gives back the admission of a handshake whose socket never opened; idempotent. */
   abandon(handshake: Handshake<Ctx>): void {
     const ticket = this.#tickets.get(handshake);
-    if (ticket === undefined || ticket.done) return;
-    ticket.done = true;
-    this.#handshakes--;
+    if (ticket === undefined) return;
+    this.#tickets.delete(handshake);
+    this.#clock.clearTimeout(ticket.timer);
+    this.#abandoned++;
     this.#release(ticket.key);
   }
 
@@ -302,14 +336,25 @@ function _remoteHost(_request: Request, info: ServeInfo): string | undefined {
   return info.remoteAddr?.hostname;
 }
 
-/** What `Deno.upgradeWebSocket` checks, checked here so both runtimes answer alike. */
-function _brokenHandshake(request: Request): string | undefined {
+/**
+ * The checks of RFC 6455 §4.2.1 that the runtimes make differently (Deno
+ * lets several through), made here so both answer alike: the status and
+ * what is wrong, or `undefined` for a sound handshake.
+ */
+function _brokenHandshake(request: Request): [400 | 426, string] | undefined {
+  if (request.method !== "GET") return [400, `the method must be GET, not ${request.method}`];
   const connection = request.headers.get("connection");
   if (!connection?.split(",").some((option) => option.trim().toLowerCase() === "upgrade")) {
-    return "the 'connection' header must contain 'Upgrade'";
+    return [400, "the 'connection' header must contain 'Upgrade'"];
   }
-  if (!request.headers.get("sec-websocket-key")) {
-    return "the 'sec-websocket-key' header must be set";
+  const key = request.headers.get("sec-websocket-key");
+  if (!key) return [400, "the 'sec-websocket-key' header must be set"];
+  // One header holding 16 bytes in base64; a repeated header reads "a, b".
+  if (!_KEY.test(key)) return [400, "the 'sec-websocket-key' header must be 16 bytes in base64"];
+  if (request.headers.get("sec-websocket-version") !== "13") {
+    return [426, "the 'sec-websocket-version' header must be 13"];
   }
   return undefined;
 }
+
+const _KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;

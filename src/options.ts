@@ -226,7 +226,10 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
    */
   allowMissingOrigin?: boolean;
   /**
-   * Milliseconds an async context factory may take; later, 503.
+   * Milliseconds an async context factory may take (later: 503), and then
+   * the socket to open after the 101 (later: the handshake's place under
+   * the caps is given back, `stats.abandoned`, and a socket that opens after
+   * all is closed with 1013).
    * @default {5000}
    */
   handshakeTimeout?: number;

@@ -169,6 +169,7 @@ export class Server<
       sessions: this.#registry.size,
       lingering: this.#registry.lingering,
       handshakes: this.#gate.handshakes,
+      abandoned: this.#gate.abandoned,
       rooms: this.#registry.rooms.map.size,
     };
   }

@@ -285,7 +285,8 @@ export class Session<
    * @param reason A reason of at most 123 UTF-8 bytes.
    * @returns A promise of the close cause, resolved once the session is closed
    *   (the handshake finished, or `closeTimeout` passed).
-   * @throws {RangeError} If the code or reason is not allowed.
+   * @throws {TypeError} If the reason is given twice, or is not a string.
+   * @throws {RangeError} If the code is not allowed or the reason is too long.
    */
   close(code?: number | string, reason?: string): Promise<CloseCause> {
     if (typeof code === "string") {
@@ -300,10 +301,13 @@ export class Session<
     if (!_isSendableCode(code)) {
       throw new RangeError(`Cannot close session: close code ${code} is not allowed`);
     }
-    if (typeof reason !== "string" || utf8Length(reason) > 123) {
-      throw new RangeError(
-        "Cannot close session: the reason must be a string of at most 123 bytes",
+    if (typeof reason !== "string") {
+      throw new TypeError(
+        `Cannot close session: the reason must be a string, got ${typeof reason}`,
       );
+    }
+    if (utf8Length(reason) > 123) {
+      throw new RangeError("Cannot close session: the reason is longer than 123 bytes");
     }
     return this.#engine.end(code, reason);
   }

@@ -9,8 +9,15 @@ export interface ServerStats {
    * `maxSessions` and `maxSessionsPerClient` until the connection ends.
    */
   readonly lingering: number;
-  /** Upgrades accepted by the gate whose socket has not opened yet. */
+  /** Upgrades under way: in the context factory, or accepted and waiting for their socket to open. */
   readonly handshakes: number;
+  /**
+   * Accepted upgrades given back without a session: the client left before
+   * its socket opened, the runtime could not upgrade, or the socket did not
+   * open within `handshakeTimeout` (a runtime may report nothing at all for
+   * a client gone before the 101).
+   */
+  readonly abandoned: number;
   /** Rooms with at least one member now. */
   readonly rooms: number;
   /** Sessions ever opened. */

@@ -5,11 +5,19 @@
  * the server's own doors (`handshake()` then `open()`), a
  * {@linkcode FakeTimers} for the server's `timers` option, a
  * {@linkcode FakeWebSocket} for `fetch` with an injected `upgrade`,
- * {@linkcode upgradeRequest} and {@linkcode endOfTick}.
+ * {@linkcode upgradeRequest}, {@linkcode endOfTick} and
+ * {@linkcode envelopeBytes}; for the Bun adapter, a {@linkcode FakeBun}
+ * and its {@linkcode FakeBunSocket}.
  *
  * @module
  */
 import type { AdapterServer, Connection, Upgrade } from "../src/adapter.ts";
+import type {
+  BunServeOptions,
+  BunServer,
+  BunServerWebSocket,
+  BunSocketAddress,
+} from "../src/adapters/bun.ts";
 import type { Timers } from "../src/options.ts";
 import type { Session } from "../src/session.ts";
 import type { Socket } from "../src/socket.ts";
@@ -408,4 +416,216 @@ export function upgradeRequest(
       ...headers,
     },
   });
+}
+
+/**
+ * The size in UTF-8 bytes of the text frame `session.send(topic, data)`
+ * writes: the envelope `{"topic","data"}` as JSON.
+ *
+ * @param topic The topic.
+ * @param data The data.
+ * @returns The frame's size in bytes.
+ */
+export function envelopeBytes(topic: string, data: unknown): number {
+  return new TextEncoder().encode(JSON.stringify({ topic, data })).length;
+}
+
+/**
+ * A fake of Bun's `ServerWebSocket` that behaves as Bun 1.4.5 was measured
+ * to: `send` returns the payload byte count, -1 once Bun buffers, and 0 only
+ * when the buffer was already over `backpressureLimit` (or the socket is
+ * closed); `close` calls the close handler synchronously, once.
+ */
+export class FakeBunSocket implements BunServerWebSocket {
+  /** What `server.upgrade()` stored. */
+  readonly data: unknown;
+  /** 1 open, 3 closed. */
+  readyState = 1;
+  /** Set by the adapter. */
+  binaryType?: string;
+  /** What Bun would hold in its buffer; tests set it to simulate a slow client. */
+  buffered = 0;
+  /** Every frame Bun took, in order. */
+  readonly sent: (string | Uint8Array)[] = [];
+  /** What each `send()` returned, in order. */
+  readonly statuses: number[] = [];
+  /** Every call of `close()`, as `[code, reason]`. */
+  readonly closeCalls: [number | undefined, string | undefined][] = [];
+  /** Corks taken; Bun writes a cork's sends together. */
+  corks = 0;
+  readonly #handlers: BunServeOptions["websocket"];
+
+  /**
+   * Makes an open socket.
+   *
+   * @param handlers The adapter's `websocket` handlers.
+   * @param data What `server.upgrade()` was given as `data`.
+   */
+  constructor(handlers: BunServeOptions["websocket"], data: unknown) {
+    this.#handlers = handlers;
+    this.data = data;
+  }
+
+  /**
+   * Takes a frame as Bun does.
+   *
+   * @param data The frame.
+   * @returns The bytes written, -1 if buffered, 0 if dropped.
+   */
+  send(data: string | Uint8Array<ArrayBuffer>): number {
+    let status: number;
+    if (this.readyState !== 1 || this.buffered > this.#handlers.backpressureLimit) {
+      status = 0;
+    } else {
+      this.sent.push(data);
+      if (this.buffered > 0) {
+        this.buffered += data.length;
+        status = -1;
+      } else {
+        status = data.length;
+      }
+    }
+    this.statuses.push(status);
+    return status;
+  }
+
+  /**
+   * Records the call and, the first time, runs the close handler at once.
+   *
+   * @param code The close code.
+   * @param reason The close reason.
+   */
+  close(code?: number, reason?: string): void {
+    this.closeCalls.push([code, reason]);
+    if (this.readyState === 3) return;
+    this.readyState = 3;
+    this.#handlers.close(this, code ?? 1000, reason ?? "");
+  }
+
+  /**
+   * What Bun holds.
+   *
+   * @returns `buffered`.
+   */
+  getBufferedAmount(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Counts the cork and runs the callback.
+   *
+   * @param callback The sends.
+   * @returns What the callback returns.
+   */
+  cork<T>(callback: (ws: FakeBunSocket) => T): T {
+    this.corks++;
+    return callback(this);
+  }
+
+  /**
+   * The client's side: a message arrives.
+   *
+   * @param message The message.
+   */
+  receive(message: string | Uint8Array): void {
+    this.#handlers.message(this, message);
+  }
+
+  /**
+   * Bun closed the connection itself, or the client did.
+   *
+   * @param code The code Bun reports.
+   * @param reason The reason Bun reports.
+   */
+  closedBy(code: number, reason: string): void {
+    this.readyState = 3;
+    this.#handlers.close(this, code, reason);
+  }
+
+  /** Bun wrote part of its buffer out (tests set `buffered` first). */
+  drain(): void {
+    this.#handlers.drain(this);
+  }
+
+  /** Bun wrote its whole buffer out. */
+  drained(): void {
+    this.buffered = 0;
+    this.#handlers.drain(this);
+  }
+
+  /**
+   * The envelopes sent so far, parsed.
+   *
+   * @returns Each text frame's value, in order.
+   */
+  envelopes(): { topic: string; data: unknown }[] {
+    return this.sent.filter((m) => typeof m === "string").map((m) => JSON.parse(m as string));
+  }
+}
+
+/** One call of {@linkcode FakeBun.upgrade}. */
+export interface BunUpgradeCall {
+  /** The request. */
+  readonly request: Request;
+  /** The socket's `data`. */
+  readonly data: unknown;
+  /** The extra response headers. */
+  readonly headers?: Record<string, string>;
+}
+
+/**
+ * A fake of Bun's `Server`, the second argument of `fetch`: `upgrade` opens
+ * a {@linkcode FakeBunSocket} synchronously, as Bun does, unless the test
+ * makes it refuse (`accept`) or throw (`failure`).
+ */
+export class FakeBun implements BunServer {
+  /** Every call of `upgrade()`, in order. */
+  readonly upgrades: BunUpgradeCall[] = [];
+  /** Every socket opened, in order. */
+  readonly sockets: FakeBunSocket[] = [];
+  /** `false` makes `upgrade()` return `false`. */
+  accept = true;
+  /** Set, `upgrade()` throws it. */
+  failure: unknown = undefined;
+  /** What `requestIP()` returns; `null` as for a Unix socket. */
+  ip: BunSocketAddress | null = { address: "127.0.0.1", port: 40123, family: "IPv4" };
+  /** Runs inside `upgrade()` just before Bun's `open`. */
+  beforeOpen: (() => void) | undefined;
+  readonly #handlers: BunServeOptions["websocket"];
+
+  /**
+   * Makes a Bun that upgrades into the adapter's handlers.
+   *
+   * @param handlers The adapter's `websocket` handlers.
+   */
+  constructor(handlers: BunServeOptions["websocket"]) {
+    this.#handlers = handlers;
+  }
+
+  /**
+   * Records the call, then refuses, throws, or opens a socket.
+   *
+   * @param request The request.
+   * @param options The socket's data and extra headers.
+   * @returns `true` once the socket is open, `false` if refused.
+   */
+  upgrade(request: Request, options: { data: unknown; headers?: Record<string, string> }): boolean {
+    this.upgrades.push({ request, ...options });
+    if (this.failure !== undefined) throw this.failure;
+    if (!this.accept) return false;
+    const ws = new FakeBunSocket(this.#handlers, options.data);
+    this.sockets.push(ws);
+    this.beforeOpen?.();
+    this.#handlers.open(ws);
+    return true;
+  }
+
+  /**
+   * Tells who sent a request.
+   *
+   * @returns `ip`.
+   */
+  requestIP(_request: Request): BunSocketAddress | null {
+    return this.ip;
+  }
 }

@@ -300,29 +300,48 @@ export async function rawUpgradeStatus(
   url: string,
   headers: Record<string, string> = {},
 ): Promise<number> {
+  const { hostname, port } = new URL(url);
+  const lines = [
+    `Host: ${headers.host ?? `${hostname}:${port}`}`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version: 13",
+    ...Object.entries(headers).filter(([k]) => k !== "host").map(([k, v]) => `${k}: ${v}`),
+  ];
+  return (await rawRequest(url, "GET", lines)).status;
+}
+
+/**
+ * Sends a request head over raw TCP, its header lines exactly as given (a
+ * header twice, or none of the usual ones), and returns the response's
+ * status and head; the connection is then dropped.
+ *
+ * @param url The `ws://` or `http://` URL.
+ * @param method The request method.
+ * @param headerLines The header lines, `Name: value` each.
+ * @returns The status and the response head's text.
+ */
+export async function rawRequest(
+  url: string,
+  method: string,
+  headerLines: readonly string[],
+): Promise<{ status: number; head: string }> {
   const { hostname, port, pathname, search } = new URL(url);
   const conn = await Deno.connect({ hostname, port: Number(port) });
   try {
-    const lines = [
-      `GET ${pathname}${search} HTTP/1.1`,
-      `Host: ${headers.host ?? `${hostname}:${port}`}`,
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-      "Sec-WebSocket-Version: 13",
-      ...Object.entries(headers).filter(([k]) => k !== "host").map(([k, v]) => `${k}: ${v}`),
-    ];
+    const lines = [`${method} ${pathname}${search} HTTP/1.1`, ...headerLines];
     await conn.write(new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
     let head = "";
     const buffer = new Uint8Array(1024);
-    while (!head.includes("\r\n")) {
+    while (!head.includes("\r\n\r\n")) {
       const n = await conn.read(buffer);
       if (n === null) break;
       head += new TextDecoder().decode(buffer.subarray(0, n));
     }
     const status = Number(head.split(" ")[1]);
     if (!Number.isInteger(status)) throw new Error(`No HTTP status in ${JSON.stringify(head)}`);
-    return status;
+    return { status, head: head.split("\r\n\r\n")[0] };
   } finally {
     conn.close();
   }

@@ -7,7 +7,14 @@
  */
 import assert from "node:assert/strict";
 import type { TestEvent } from "./fixtures/app.ts";
-import { type Case, Client, rawUpgradeStatus, runConformance, tryUpgrade } from "./_harness.ts";
+import {
+  type Case,
+  Client,
+  rawRequest,
+  rawUpgradeStatus,
+  runConformance,
+  tryUpgrade,
+} from "./_harness.ts";
 
 const CASES: Record<string, Case> = {
   async "a refused upgrade gets the HTTP status and opens no session"(fx) {
@@ -85,6 +92,37 @@ const CASES: Record<string, Case> = {
     });
     const quick = await Client.connect(fx.ws("slow-auth", "user=quick&slow=10"));
     await quick.close();
+  },
+
+  async "a handshake RFC 6455 refuses gets 400 or 426 before the context factory, alike"(fx) {
+    const url = fx.ws("main", "user=rfc");
+    const host = `Host: ${new URL(url).host}`;
+    const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+    const base = [host, "Upgrade: websocket", "Connection: Upgrade"];
+    const table: [string, string, string[], number][] = [
+      ["POST", "POST", [...base, key, "Sec-WebSocket-Version: 13"], 400],
+      ["a key twice", "GET", [...base, key, key, "Sec-WebSocket-Version: 13"], 400],
+      [
+        "a key not base64",
+        "GET",
+        [...base, "Sec-WebSocket-Key: ###", "Sec-WebSocket-Version: 13"],
+        400,
+      ],
+      ["version 8", "GET", [...base, key, "Sec-WebSocket-Version: 8"], 426],
+      ["no version", "GET", [...base, key], 426],
+    ];
+    for (const [name, method, lines, status] of table) {
+      const response = await rawRequest(url, method, lines);
+      assert.equal(response.status, status, name);
+      if (status === 426) assert.match(response.head, /sec-websocket-version: 13/i, name);
+    }
+    const { events } = await fx.ctl<{ events: TestEvent[] }>("main", "/ctl/state");
+    const refusals = events.filter((e) => e.type === "refuse" && e.request === "/?user=rfc");
+    assert.deepEqual(
+      refusals.map((e) => [e.code, e.kind]),
+      table.map((r) => [r[3], "bad-handshake"]),
+    );
+    assert.equal(events.filter((e) => e.type === "connect" && e.user === "rfc").length, 0);
   },
 
   async "a bug in the context factory answers 500 and reaches onError with the request"(fx) {

@@ -211,12 +211,14 @@ Deno.test("A context factory slower than handshakeTimeout gets 503", async () =>
   assert.equal(server.stats.handshakes, 0, "its admission is back");
 });
 
-Deno.test("A context factory that answers in time leaves no timer behind", async () => {
-  const { timers, status } = setup({
+Deno.test("A context factory that answers in time leaves no timer behind once the socket opens", async () => {
+  const { timers, status, calls } = setup({
     handshakeTimeout: 100,
     context: () => Promise.resolve(undefined),
   });
   assert.equal(await status(), 101);
+  assert.equal(timers.pending, 1, "the socket must open within handshakeTimeout");
+  calls[0].socket.fireOpen();
   assert.equal(timers.pending, 0);
 });
 

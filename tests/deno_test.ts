@@ -168,6 +168,26 @@ Deno.test("A WebSocket that closes before it opens abandons its handshake and ne
   assert.equal(server.sessions.size, 1);
 });
 
+Deno.test("A handshake whose socket never opens is given back after handshakeTimeout", async () => {
+  // Deno reports nothing for a client gone before or during the 101.
+  const { server, timers, calls, connect } = setup({ maxSessions: 1, handshakeTimeout: 500 });
+  assert.equal((await server.fetch(upgradeRequest(), CLIENT)).status, 101);
+  assert.deepEqual([server.stats.handshakes, server.stats.abandoned], [1, 0]);
+  const refused = await server.fetch(upgradeRequest(), CLIENT);
+  assert.equal(refused.status, 503, "its place under maxSessions: 1 is taken");
+  timers.tick(499);
+  assert.equal(server.stats.handshakes, 1);
+  timers.tick(1);
+  assert.deepEqual([server.stats.handshakes, server.stats.abandoned], [0, 1]);
+  // A socket that opens after all holds no place: it is closed, and no session opens.
+  calls[0].socket.fireOpen();
+  assert.deepEqual(calls[0].socket.closes, [{ code: 1013, reason: "Handshake expired" }]);
+  assert.equal(server.stats.opened, 0);
+  await connect(); // the one place is free
+  assert.equal(server.sessions.size, 1);
+  assert.equal(timers.pending, 0, "an opened socket's expiry is cleared");
+});
+
 // ---------------------------------------------------------------- an upgrade that fails
 
 Deno.test("Server.fetch() answers 400 when the upgrade throws, and reports it to onError and onRefuse", async () => {

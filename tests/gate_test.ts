@@ -291,3 +291,59 @@ Deno.test("An onRefuse that throws or rejects goes to onError and leaves the res
     });
   }
 });
+
+// ---------------------------------------------------------------- RFC 6455 §4.2.1, on both runtimes alike
+
+Deno.test("A broken handshake is refused before the context factory, the same on every runtime", async (t) => {
+  const key = "dGhlIHNhbXBsZSBub25jZQ==";
+  const table: [string, RequestInit & { headers?: Record<string, string> }, number, RegExp][] = [
+    ["POST", { method: "POST" }, 400, /method must be GET/],
+    ["no key", { headers: { "sec-websocket-key": "" } }, 400, /sec-websocket-key/],
+    [
+      "a key that is not base64",
+      { headers: { "sec-websocket-key": "not base64 at all!!!!!==" } },
+      400,
+      /16 bytes in base64/,
+    ],
+    [
+      "a key of 15 bytes",
+      { headers: { "sec-websocket-key": "AAAAAAAAAAAAAAAAAAAA" } },
+      400,
+      /16 bytes in base64/,
+    ],
+    [
+      "a repeated key",
+      { headers: { "sec-websocket-key": `${key}, ${key}` } },
+      400,
+      /16 bytes in base64/,
+    ],
+    ["version 8", { headers: { "sec-websocket-version": "8" } }, 426, /version/],
+    ["no version", { headers: { "sec-websocket-version": "" } }, 426, /version/],
+  ];
+  for (const [name, init, expected, message] of table) {
+    await t.step(name, async () => {
+      let ran = 0;
+      const { server, refusals } = setup({ context: () => void ran++ });
+      const headers = new Headers(upgradeRequest().headers);
+      for (const [header, value] of Object.entries(init.headers ?? {})) {
+        if (value === "") headers.delete(header);
+        else headers.set(header, value);
+      }
+      const request = new Request("http://127.0.0.1/ws", { method: init.method ?? "GET", headers });
+      const response = await server.fetch(request, CLIENT);
+      assert.equal(response.status, expected);
+      assert.match(await response.text(), message);
+      if (expected === 426) assert.equal(response.headers.get("sec-websocket-version"), "13");
+      assert.equal(ran, 0, "the context factory never ran");
+      assert.deepEqual(refusals.map(([, r]) => [r.status, r.reason]), [[
+        expected,
+        "bad-handshake",
+      ]]);
+      assert.equal(server.stats.handshakes, 0);
+    });
+  }
+  await t.step("a sound handshake passes", async () => {
+    const { status } = setup();
+    assert.equal(await status(), 101);
+  });
+});

@@ -1,54 +1,217 @@
 /**
  * The inbound side (`src/inbound.ts`), on the fake socket and fake timers:
- * the rate limit, handler slots and the ordered backlog.
+ * the size limit (1009), decoding, `validate` and the `invalidMessage`
+ * policies, the rate limit, handler slots and the ordered backlog.
  */
 import assert from "node:assert/strict";
-import { Server, type ServerOptions } from "../src/server.ts";
-import { ERROR_TOPIC } from "../src/session.ts";
-import type { EventMap } from "../src/topics.ts";
-import { FakeTimers, fakeUpgrade, openSession, upgradeRequest } from "./_fake_socket.ts";
+import { CloseCode } from "../src/close_codes.ts";
+import { EnvelopeError } from "../src/errors.ts";
+import type { ServerOptions } from "../src/options.ts";
+import { ERROR_TOPIC } from "../src/protocol.ts";
+import { Server } from "../src/server.ts";
+import type { CloseCause } from "../src/session.ts";
+import type { EventMap, Message } from "../src/topics.ts";
+import { FakeTimers, openSession, type OpenSessionOptions } from "./_fake_socket.ts";
 
-type Options = ServerOptions<undefined, EventMap, EventMap>;
-
-function setup(options: Options = {}) {
+/** A server on fake timers that records what its inbound hooks see; `open` opens a session. */
+function setup(options: ServerOptions<undefined, EventMap, EventMap> = {}) {
   const timers = new FakeTimers();
-  const fake = fakeUpgrade();
+  const messages: Message<EventMap>[] = [];
+  const binaries: Uint8Array[] = [];
+  const invalid: EnvelopeError[] = [];
   const rejected: string[] = [];
   const errors: unknown[] = [];
+  const closes: CloseCause[] = [];
   const server = new Server<undefined, EventMap, EventMap>({
     timers,
-    upgrade: fake.upgrade,
+    onMessage: (_, message) => void messages.push(message),
+    onBinary: (_, data) => void binaries.push(data),
+    onInvalidMessage: (_, error) => void invalid.push(error),
     onRejectedMessage: (_, reason) => void rejected.push(reason),
     onError: (error) => void errors.push(error),
+    onClose: (_, cause) => void closes.push(cause),
     ...options,
   });
-  return { server, timers, calls: fake.calls, rejected, errors };
+  const open = (o: OpenSessionOptions = {}) => openSession(server, o);
+  return { server, timers, messages, binaries, invalid, rejected, errors, closes, open };
 }
 
-function withOrigin(origin: string | undefined, host = "app.example.com"): Request {
-  return upgradeRequest(`http://${host}/ws`, {
-    host,
-    ...(origin === undefined ? {} : { origin }),
+/** A text envelope of exactly `bytes` UTF-8 bytes, padded with `pad` characters. */
+function envelopeOfBytes(bytes: number, pad = "x"): string {
+  const empty = '{"topic":"t","data":""}';
+  const padBytes = new TextEncoder().encode(pad).length;
+  const room = bytes - empty.length;
+  assert.equal(room % padBytes, 0, "the padding must divide evenly");
+  const text = `{"topic":"t","data":"${pad.repeat(room / padBytes)}"}`;
+  assert.equal(new TextEncoder().encode(text).length, bytes);
+  return text;
+}
+
+// ---------------------------------------------------------------- the size limit
+
+Deno.test("maxMessageBytes: a text message of exactly the limit passes, one byte more closes with 1009", async (t) => {
+  await t.step("ASCII", async () => {
+    const { open, messages, closes, server } = setup({ maxMessageBytes: 100 });
+    const { session, connection, socket } = await open({ closeReport: "sync" });
+    connection.message(envelopeOfBytes(100));
+    assert.equal(messages.length, 1);
+    assert.equal(session.state, "open");
+    connection.message(envelopeOfBytes(101));
+    assert.equal(messages.length, 1, "never reaches onMessage");
+    assert.deepEqual(socket.closes.map((c) => c.code), [1009]);
+    assert.equal(closes[0].kind, "too-large");
+    assert.equal(closes[0].code, CloseCode.MESSAGE_TOO_BIG);
+    assert.equal(server.stats.tooLargeCloses, 1);
   });
-}
-
-async function status(server: Server<undefined, EventMap, EventMap>, request: Request) {
-  const response = await server.fetch(request, { remoteAddr: { hostname: "10.0.0.1" } });
-  await response.body?.cancel();
-  return response.status;
-}
-
-// ---------------------------------------------------------------- origins
-
-Deno.test("The rate limit rejects messages past the burst, answers once per run, and refills", () => {
-  const messages: unknown[] = [];
-  const { server, timers, rejected } = setup({
-    rateLimit: { rate: 10, burst: 3 },
-    onMessage: (_, message) => void messages.push(message.data),
+  await t.step("multibyte: counted in UTF-8 bytes, not UTF-16 units", async () => {
+    const { open, messages, closes } = setup({ maxMessageBytes: 101 });
+    const { connection } = await open({ closeReport: "sync" });
+    const exact = envelopeOfBytes(101, "é"); // 23 + 39 x 2 bytes
+    connection.message(exact);
+    assert.equal(messages.length, 1);
+    const over = envelopeOfBytes(103, "é"); // 103 bytes, 63 UTF-16 units
+    assert.ok(over.length < 101);
+    connection.message(over);
+    assert.equal(messages.length, 1);
+    assert.equal(closes[0]?.kind, "too-large");
   });
-  const { connection, socket, session } = openSession(server);
+  await t.step("4-byte characters at and over the limit", async () => {
+    const { open, messages, closes } = setup({ maxMessageBytes: 103 });
+    const { connection } = await open({ closeReport: "sync" });
+    connection.message(envelopeOfBytes(103, "👋")); // 23 + 20 x 4
+    assert.equal(messages.length, 1);
+    connection.message(envelopeOfBytes(107, "👋"));
+    assert.equal(closes[0]?.kind, "too-large");
+  });
+});
+
+Deno.test("maxMessageBytes: a binary message of exactly the limit passes, one byte more closes with 1009", async (t) => {
+  for (const kind of ["Uint8Array", "ArrayBuffer"] as const) {
+    await t.step(kind, async () => {
+      const { open, binaries, closes } = setup({ maxMessageBytes: 64 });
+      const { connection, socket } = await open({ closeReport: "sync" });
+      const make = (n: number) => kind === "Uint8Array" ? new Uint8Array(n) : new ArrayBuffer(n);
+      connection.message(make(64));
+      assert.equal(binaries.length, 1);
+      assert.ok(binaries[0] instanceof Uint8Array);
+      assert.equal(binaries[0].byteLength, 64);
+      connection.message(make(65));
+      assert.equal(binaries.length, 1);
+      assert.deepEqual(socket.closes.map((c) => c.code), [1009]);
+      assert.equal(closes[0].kind, "too-large");
+    });
+  }
+});
+
+// ---------------------------------------------------------------- decoding and validation
+
+Deno.test("Messages that arrive after the close decision are ignored", async () => {
+  const { open, messages, binaries } = setup();
+  const { session, connection } = await open({ closeReport: "manual" });
+  session.close();
+  connection.message('{"topic":"late"}');
+  connection.message(new Uint8Array(1));
+  assert.equal(messages.length, 0);
+  assert.equal(binaries.length, 0);
+  assert.equal(session.stats.messagesReceived, 0);
+});
+
+Deno.test("A valid envelope reaches onMessage in arrival order", async () => {
+  const { open, messages, server } = setup();
+  const { connection, session } = await open();
+  connection.message('{"topic":"a","data":1}');
+  connection.message('{"topic":"b"}');
+  connection.message('{"topic":"c","data":{"x":[1]}}');
+  assert.deepEqual(messages, [
+    { topic: "a", data: 1 },
+    { topic: "b", data: undefined },
+    { topic: "c", data: { x: [1] } },
+  ]);
+  assert.equal(session.stats.messagesReceived, 3);
+  assert.equal(server.stats.messagesReceived, 3);
+});
+
+Deno.test("A malformed envelope is counted, reported, and never reaches onMessage", async (t) => {
+  await t.step('invalidMessage "reply" answers on topic "$error"', async () => {
+    const { open, messages, invalid, server } = setup({ invalidMessage: "reply" });
+    const { connection, session, socket } = await open();
+    connection.message("{oops");
+    connection.message('{"topic":"x","data":{"__proto__":{"polluted":1}}}');
+    assert.equal(messages.length, 0);
+    assert.deepEqual(invalid.map((e) => e.code), ["json", "forbidden-key"]);
+    assert.ok(invalid.every((e) => e instanceof EnvelopeError));
+    assert.deepEqual(socket.texts(), [
+      { topic: ERROR_TOPIC, data: { code: "json", message: invalid[0].message } },
+      { topic: ERROR_TOPIC, data: { code: "forbidden-key", message: invalid[1].message } },
+    ]);
+    assert.equal(ERROR_TOPIC, "$error");
+    assert.equal(session.stats.invalidMessages, 2);
+    assert.equal(session.stats.messagesReceived, 2);
+    assert.equal(server.stats.invalidMessages, 2);
+    assert.equal(session.state, "open");
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+  await t.step('invalidMessage "close" closes with 1007', async () => {
+    const { open, messages, invalid, closes } = setup({ invalidMessage: "close" });
+    const { connection, socket } = await open({ closeReport: "sync" });
+    connection.message("[1,2]");
+    assert.equal(messages.length, 0);
+    assert.equal(invalid[0].code, "shape");
+    assert.deepEqual(socket.closes.map((c) => c.code), [1007]);
+    assert.equal(closes[0].kind, "invalid");
+    assert.equal(closes[0].code, CloseCode.INVALID_PAYLOAD);
+    assert.equal(closes[0].error, invalid[0]);
+    assert.deepEqual(socket.sent, []);
+  });
+  await t.step('invalidMessage "ignore" sends nothing and stays open', async () => {
+    const { open, messages, invalid } = setup({ invalidMessage: "ignore" });
+    const { connection, socket, session } = await open();
+    connection.message('{"topic":1}');
+    connection.message('{"topic":"ok"}');
+    assert.deepEqual(invalid.map((e) => e.code), ["topic"]);
+    assert.deepEqual(messages, [{ topic: "ok", data: undefined }]);
+    assert.deepEqual(socket.sent, []);
+    assert.equal(session.stats.invalidMessages, 1);
+    assert.equal(session.state, "open");
+  });
+});
+
+Deno.test("validate() refusing or throwing makes an envelope invalid", async (t) => {
+  await t.step("false", async () => {
+    const { open, messages, invalid } = setup({
+      invalidMessage: "ignore",
+      validate: (envelope) => envelope.topic !== "bad",
+    });
+    const { connection } = await open();
+    connection.message('{"topic":"bad"}');
+    connection.message('{"topic":"good"}');
+    assert.deepEqual(invalid.map((e) => e.code), ["rejected"]);
+    assert.deepEqual(messages.map((m) => m.topic), ["good"]);
+  });
+  await t.step("a throw, kept as the cause", async () => {
+    const boom = new Error("schema says no");
+    const { open, messages, invalid, errors } = setup({
+      invalidMessage: "ignore",
+      validate: () => {
+        throw boom;
+      },
+    });
+    const { connection } = await open();
+    connection.message('{"topic":"x"}');
+    assert.equal(messages.length, 0);
+    assert.equal(invalid[0].code, "rejected");
+    assert.equal(invalid[0].cause, boom);
+    assert.deepEqual(errors, []);
+  });
+});
+
+// ---------------------------------------------------------------- the rate limit
+
+Deno.test("The rate limit rejects messages past the burst, answers once per run, and refills", async () => {
+  const { open, server, timers, rejected, messages } = setup({ rateLimit: { rate: 10, burst: 3 } });
+  const { connection, socket, session } = await open();
   for (let i = 0; i < 6; i++) connection.message(JSON.stringify({ topic: "m", data: i }));
-  assert.deepEqual(messages, [0, 1, 2]);
+  assert.deepEqual(messages.map((m) => m.data), [0, 1, 2]);
   assert.deepEqual(rejected, ["rate-limited", "rate-limited", "rate-limited"]);
   assert.deepEqual(socket.texts(), [{
     topic: ERROR_TOPIC,
@@ -59,53 +222,41 @@ Deno.test("The rate limit rejects messages past the burst, answers once per run,
   timers.tick(100); // 10 per second: one token back
   connection.message('{"topic":"m","data":6}');
   connection.message('{"topic":"m","data":7}');
-  assert.deepEqual(messages, [0, 1, 2, 6]);
+  assert.deepEqual(messages.map((m) => m.data), [0, 1, 2, 6]);
   assert.equal(socket.texts().length, 2, "a new run of rejections is answered again");
 });
 
-Deno.test("A client that keeps breaking the rate limit is closed with 1008", () => {
-  const { server } = setup({ rateLimit: { rate: 1, burst: 1, closeAfter: 5 } });
-  const { connection, session, socket } = openSession(server, { closeReport: "sync" });
+Deno.test("A client that keeps breaking the rate limit is closed with 1008", async () => {
+  const { open } = setup({ rateLimit: { rate: 1, burst: 1, closeAfter: 5 } });
+  const { connection, session, socket } = await open({ closeReport: "sync" });
   for (let i = 0; i < 10; i++) connection.message('{"topic":"m"}');
   assert.deepEqual(socket.closes, [{ code: 1008, reason: "Rate limit exceeded" }]);
   assert.equal(session.closeCause?.kind, "policy");
   assert.equal(session.stats.messagesRejected, 5, "nothing is counted after the close");
 });
 
-Deno.test("rateLimit: false lets every message through", () => {
-  let count = 0;
-  const { server } = setup({ rateLimit: false, onMessage: () => void count++ });
-  const { connection } = openSession(server);
+Deno.test("rateLimit: false lets every message through", async () => {
+  const { open, messages } = setup({ rateLimit: false });
+  const { connection } = await open();
   for (let i = 0; i < 1000; i++) connection.message('{"topic":"m"}');
-  assert.equal(count, 1000);
+  assert.equal(messages.length, 1000);
 });
 
-// ---------------------------------------------------------------- handler concurrency
-
-/** A promise the test settles by hand. */
-function deferred() {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+// ---------------------------------------------------------------- handler slots and the backlog
 
 Deno.test("Async handlers run one at a time per session, in arrival order", async () => {
   const started: unknown[] = [];
-  const gates: ReturnType<typeof deferred>[] = [];
-  const { server, errors } = setup({
+  const gates: PromiseWithResolvers<void>[] = [];
+  const { open, errors } = setup({
     rateLimit: false,
     onMessage(_, message) {
       started.push(message.data);
-      const gate = deferred();
+      const gate = Promise.withResolvers<void>();
       gates.push(gate);
       return gate.promise;
     },
   });
-  const { connection, session } = openSession(server);
+  const { connection, session } = await open();
   for (let i = 0; i < 4; i++) connection.message(JSON.stringify({ topic: "m", data: i }));
   assert.deepEqual(started, [0]);
   assert.equal(session.stats.pendingMessages, 3);
@@ -125,34 +276,34 @@ Deno.test("Async handlers run one at a time per session, in arrival order", asyn
   gates[3].resolve();
 });
 
-Deno.test("maxConcurrentHandlers lets that many async handlers overlap", () => {
+Deno.test("maxConcurrentHandlers lets that many async handlers overlap", async () => {
   let running = 0;
   let most = 0;
-  const gates: ReturnType<typeof deferred>[] = [];
-  const { server } = setup({
+  const gates: PromiseWithResolvers<void>[] = [];
+  const { open } = setup({
     rateLimit: false,
     maxConcurrentHandlers: 3,
     onMessage() {
       most = Math.max(most, ++running);
-      const gate = deferred();
+      const gate = Promise.withResolvers<void>();
       gates.push(gate);
       return gate.promise.finally(() => running--);
     },
   });
-  const { connection, session } = openSession(server);
+  const { connection, session } = await open();
   for (let i = 0; i < 5; i++) connection.message('{"topic":"m"}');
   assert.equal(most, 3);
   assert.equal(session.stats.pendingMessages, 2);
   for (const gate of gates) gate.resolve();
 });
 
-Deno.test("A full handler backlog rejects with busy, and a closed session counts what waited", () => {
-  const { server, rejected } = setup({
+Deno.test("A full handler backlog rejects with busy, and a closed session counts what waited", async () => {
+  const { open, rejected } = setup({
     rateLimit: false,
     maxPendingMessages: 2,
     onMessage: () => new Promise<void>(() => {}), // never settles
   });
-  const { connection, session, socket } = openSession(server, { closeReport: "sync" });
+  const { connection, session, socket } = await open({ closeReport: "sync" });
   for (let i = 0; i < 5; i++) connection.message('{"topic":"m"}');
   assert.equal(session.stats.pendingMessages, 2);
   assert.deepEqual(rejected, ["busy", "busy"]);
@@ -164,13 +315,13 @@ Deno.test("A full handler backlog rejects with busy, and a closed session counts
   assert.equal(session.stats.messagesRejected, 4, "2 busy + 2 that never reached a handler");
 });
 
-Deno.test("maxPendingBytes bounds the backlog by memory", () => {
-  const { server, rejected } = setup({
+Deno.test("maxPendingBytes bounds the backlog by memory", async () => {
+  const { open, rejected } = setup({
     rateLimit: false,
     maxPendingBytes: 100,
     onMessage: () => new Promise<void>(() => {}),
   });
-  const { connection, session } = openSession(server);
+  const { connection, session } = await open();
   connection.message('{"topic":"m"}'); // runs
   connection.message(`{"topic":"m","data":"${"x".repeat(20)}"}`); // 38 units: 76 bytes held
   connection.message(`{"topic":"m","data":"${"x".repeat(20)}"}`); // would be 152: busy
@@ -178,15 +329,9 @@ Deno.test("maxPendingBytes bounds the backlog by memory", () => {
   assert.deepEqual(rejected, ["busy"]);
 });
 
-Deno.test("Sync handlers never wait, whatever the backlog settings", () => {
-  let count = 0;
-  const { server } = setup({
-    rateLimit: false,
-    maxPendingMessages: 1,
-    onMessage: () => void count++,
-  });
-  const { connection } = openSession(server);
+Deno.test("Sync handlers never wait, whatever the backlog settings", async () => {
+  const { open, messages } = setup({ rateLimit: false, maxPendingMessages: 1 });
+  const { connection } = await open();
   for (let i = 0; i < 100; i++) connection.message('{"topic":"m"}');
-  assert.equal(count, 100);
+  assert.equal(messages.length, 100);
 });
-

@@ -306,6 +306,7 @@ Deno.test("Server.stats counts sessions, rooms and traffic", async () => {
     sessions: 1,
     lingering: 0,
     handshakes: 0,
+    abandoned: 0,
     rooms: 1,
     opened: 3,
     closed: 2,
