@@ -46,6 +46,8 @@ export class Inbound {
   readonly #owner: InboundOwner;
   /** Thousandths of a token. */
   #tokens: number;
+  /** Bytes the byte bucket holds. */
+  #byteTokens: number;
   /** Whole milliseconds. */
   #refilledAt: number;
   #rejectedRun = 0;
@@ -62,6 +64,7 @@ export class Inbound {
     this.#owner = owner;
     const settings = shared.settings;
     this.#tokens = settings.burst * 1000;
+    this.#byteTokens = settings.burstBytes;
     this.#refilledAt = settings.rate > 0 ? Math.floor(shared.now()) : 0;
   }
 
@@ -91,20 +94,23 @@ export class Inbound {
     const shared = this.#shared;
     shared.tally.messagesReceived++;
     const max = shared.settings.maxMessageBytes;
+    let bytes: number;
     if (typeof data === "string") {
-      const length = data.length;
-      if (length > max || (length * 3 > max && utf8Length(data) > max)) {
+      // UTF-16 length bounds the UTF-8 size: exact only where it matters.
+      bytes = data.length;
+      if (bytes > max || (bytes * 3 > max && (bytes = utf8Length(data)) > max)) {
         this.#tooLarge();
         return;
       }
     } else {
       if (!(data instanceof Uint8Array)) data = new Uint8Array(data);
-      if (data.byteLength > max) {
+      bytes = data.byteLength;
+      if (bytes > max) {
         this.#tooLarge();
         return;
       }
     }
-    if (shared.settings.rate > 0 && !this.#takeToken()) return;
+    if (shared.settings.rate > 0 && !this.#takeTokens(bytes)) return;
     if (
       this.#inflight >= shared.settings.maxConcurrentHandlers ||
       (this.#backlog?.length ?? 0) > 0
@@ -150,22 +156,35 @@ export class Inbound {
     if (this.#owner.dispatch(message, settle)) this.#inflight++;
   }
 
-  /** Takes a token from the bucket; `false` if the message is rejected. */
-  #takeToken(): boolean {
+  /**
+   * Takes a token from the message bucket and `bytes` from the byte bucket;
+   * `false` (and neither taken) if the message is rejected. `bytes` is exact
+   * for messages over a third of `maxMessageBytes`, and a lower bound (the
+   * UTF-16 length) below: small messages cost no UTF-8 count.
+   */
+  #takeTokens(bytes: number): boolean {
     const settings = this.#shared.settings;
-    // In thousandths of a token and whole milliseconds: small integers, so
-    // the engine keeps them unboxed and a message allocates nothing here.
+    // Thousandths of a token and whole milliseconds: small integers, so the
+    // engine keeps them unboxed and a message allocates nothing here.
     const now = Math.floor(this.#shared.now());
-    const refill = Math.max(0, now - this.#refilledAt) * settings.rate;
-    this.#tokens = Math.min(settings.burst * 1000, this.#tokens + refill);
+    const elapsed = Math.max(0, now - this.#refilledAt);
     this.#refilledAt = now;
-    if (this.#tokens >= 1000) {
+    this.#tokens = Math.min(settings.burst * 1000, this.#tokens + elapsed * settings.rate);
+    if (settings.bytesPerMs > 0) {
+      this.#byteTokens = Math.min(
+        settings.burstBytes,
+        this.#byteTokens + elapsed * settings.bytesPerMs,
+      );
+    }
+    const bytesOk = settings.bytesPerMs === 0 || this.#byteTokens >= bytes;
+    if (this.#tokens >= 1000 && bytesOk) {
       this.#tokens -= 1000;
+      if (settings.bytesPerMs > 0) this.#byteTokens -= bytes;
       this.#rejectedRun = 0;
       return true;
     }
     this.#rejectedRun++;
-    this.#reject("rate-limited", this.#rejectedRun === 1);
+    this.#reject(bytesOk ? "rate-limited" : "byte-rate", this.#rejectedRun === 1);
     if (this.#rejectedRun >= settings.closeAfter) {
       this.#owner.fail({
         kind: "policy",
@@ -204,19 +223,17 @@ export class Inbound {
     }
   }
 
-  /** Counts a rejected message, tells the owner, and (if `reply`) the client. */
-  #reject(reason: "rate-limited" | "busy", reply: boolean): void {
+  /**
+   * Counts a rejected message, tells the owner, and (if `reply`) the client.
+   * A message over the byte limit is reported as `"rate-limited"`, with its
+   * own sentence.
+   */
+  #reject(why: "rate-limited" | "byte-rate" | "busy", reply: boolean): void {
+    const reason = why === "busy" ? "busy" : "rate-limited";
     this.#messagesRejected++;
     this.#shared.tally.messagesRejected++;
     this.#owner.rejected(reason);
-    if (reply) {
-      this.#owner.reply(
-        reason,
-        reason === "busy"
-          ? "Message rejected: too many messages waiting for the handler"
-          : "Message rejected: rate limit exceeded",
-      );
-    }
+    if (reply) this.#owner.reply(reason, _REJECTED[why]);
   }
 
   #tooLarge(): void {
@@ -248,6 +265,12 @@ export class Inbound {
     }
   }
 }
+
+const _REJECTED = {
+  "rate-limited": "Message rejected: rate limit exceeded",
+  "byte-rate": "Message rejected: byte rate limit exceeded",
+  busy: "Message rejected: too many messages waiting for the handler",
+} as const;
 
 /** The memory a held inbound frame takes, as the backlog bound counts it. */
 function _heldBytes(data: string | Uint8Array): number {

@@ -252,14 +252,23 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
    */
   clientKey?: (request: Request, info: ServeInfo) => string | undefined;
   /**
-   * A token bucket on each session's inbound messages: `rate` per second,
-   * up to `burst` at once. A message over the limit is rejected (counted,
-   * `onRejectedMessage`; the first of a run gets a `"$error"` envelope with
-   * code `"rate-limited"`), and `closeAfter` rejections in a row close the
-   * session with 1008. `false` turns it off.
-   * @default {{ rate: 100, burst: 200, closeAfter: 50 }}
+   * Two token buckets on each session's inbound traffic: `rate` messages a
+   * second, up to `burst` at once, and `bytes` bytes a second (UTF-8 for
+   * text), up to `burstBytes` at once, so that a few large messages cannot
+   * take the server's time from everyone else. A message over either limit
+   * is rejected before it is decoded (counted, `onRejectedMessage`; the
+   * first of a run gets a `"$error"` envelope with code `"rate-limited"`),
+   * and `closeAfter` rejections in a row close the session with 1008.
+   * `false` turns both off. A chat never meets the defaults.
+   * @default {{ rate: 100, burst: 200, bytes: 1048576, burstBytes: maxMessageBytes, closeAfter: 50 }}
    */
-  rateLimit?: { rate: number; burst?: number; closeAfter?: number } | false;
+  rateLimit?: {
+    rate: number;
+    burst?: number;
+    bytes?: number;
+    burstBytes?: number;
+    closeAfter?: number;
+  } | false;
   /**
    * How many async `onMessage`/`onBinary` calls may run at once per session.
    * Messages are handled in arrival order; while all slots are taken, new

@@ -29,6 +29,9 @@ export interface InboundSettings {
   /** Tokens per second, i.e. thousandths of a token per millisecond; 0 turns the limit off. */
   readonly rate: number;
   readonly burst: number;
+  /** Bytes a millisecond; 0 turns the byte limit off. */
+  readonly bytesPerMs: number;
+  readonly burstBytes: number;
   readonly closeAfter: number;
   readonly maxConcurrentHandlers: number;
   readonly maxPendingMessages: number;
@@ -68,6 +71,7 @@ const _MiB = 1024 * 1024;
 // deno-lint-ignore no-explicit-any
 export function resolveOptions(options: ServerOptions<any, any, any>): Settings {
   const rateLimit = options.rateLimit ?? { rate: 100, burst: 200 };
+  const maxMessageBytes = _limit("maxMessageBytes", options.maxMessageBytes ?? _MiB, 1);
   const timers = options.timers ?? {};
   return _freeze({
     gate: {
@@ -91,13 +95,19 @@ export function resolveOptions(options: ServerOptions<any, any, any>): Settings 
       highWaterMark: _limit("highWaterMark", options.highWaterMark ?? 64 * 1024, 1),
     },
     inbound: {
-      maxMessageBytes: _limit("maxMessageBytes", options.maxMessageBytes ?? _MiB, 1),
+      maxMessageBytes,
       invalidMessage: _oneOf("invalidMessage", options.invalidMessage ?? "reply", _INVALID),
       validate: options.validate,
       rate: rateLimit === false ? 0 : _positive("rateLimit.rate", rateLimit.rate),
       burst: rateLimit === false
         ? 0
         : _limit("rateLimit.burst", rateLimit.burst ?? rateLimit.rate, 1),
+      bytesPerMs: rateLimit === false
+        ? 0
+        : _positive("rateLimit.bytes", rateLimit.bytes ?? _MiB) / 1000,
+      burstBytes: rateLimit === false
+        ? 0
+        : _limit("rateLimit.burstBytes", rateLimit.burstBytes ?? maxMessageBytes, 1),
       closeAfter: rateLimit === false
         ? Infinity
         : _limit("rateLimit.closeAfter", rateLimit.closeAfter ?? 50, 1, Infinity),

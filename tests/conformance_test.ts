@@ -170,6 +170,31 @@ const CASES: Record<string, Case> = {
     assert.deepEqual([event.kind, event.code], ["too-large", 1009]);
   },
 
+  async "large messages past the byte rate are rejected before decoding; others keep going"(fx) {
+    // The defaults: 1 MiB a second, a burst of maxMessageBytes (1 MiB).
+    const envelope = (n: number) => `{"topic":"size","data":"${"x".repeat(n)}"}`;
+    const hog = await Client.connect(fx.ws("main", "user=hog"));
+    const peer = await Client.connect(fx.ws("main", "user=peer"));
+    hog.socket.send(envelope(700 * 1024));
+    assert.deepEqual(await hog.take("size"), { length: 700 * 1024 });
+    hog.socket.send(envelope(700 * 1024)); // the bucket holds about 300 KiB
+    assert.deepEqual(await hog.take("$error"), {
+      code: "rate-limited",
+      message: "Message rejected: byte rate limit exceeded",
+    });
+    peer.socket.send(JSON.stringify({ topic: "echo", data: "still here" }));
+    assert.equal(await peer.take("echo"), "still here");
+    const state = await fx.ctl<
+      { sessions: { user: string; stats: { messagesRejected: number } }[] }
+    >(
+      "main",
+      "/ctl/state",
+    );
+    assert.equal(state.sessions.find((s) => s.user === "hog")!.stats.messagesRejected, 1);
+    assert.equal(state.sessions.find((s) => s.user === "peer")!.stats.messagesRejected, 0);
+    await Promise.all([hog.close(), peer.close()]);
+  },
+
   async "malformed envelopes are answered, counted, and harm nothing"(fx) {
     const client = await Client.connect(fx.ws("main", "user=fuzzy"));
     const cases: [string, string][] = [

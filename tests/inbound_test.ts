@@ -235,6 +235,58 @@ Deno.test("A client that keeps breaking the rate limit is closed with 1008", asy
   assert.equal(session.stats.messagesRejected, 5, "nothing is counted after the close");
 });
 
+Deno.test("The byte limit rejects large messages past the byte burst, before decoding, and refills", async () => {
+  const { open, server, timers, rejected, messages, invalid } = setup({
+    maxMessageBytes: 1000,
+    rateLimit: { rate: 100, bytes: 10_000 }, // burstBytes: maxMessageBytes
+  });
+  const { connection, socket } = await open();
+  const big = envelopeOfBytes(600);
+  connection.message(big);
+  connection.message(big); // 400 bytes left in the bucket: rejected
+  connection.message("x".repeat(600)); // not even JSON: rejected before it is decoded
+  assert.equal(messages.length, 1);
+  assert.equal(invalid.length, 0, "the rejected frames were never decoded");
+  assert.deepEqual(rejected, ["rate-limited", "rate-limited"]);
+  assert.deepEqual(socket.texts(), [{
+    topic: ERROR_TOPIC,
+    data: { code: "rate-limited", message: "Message rejected: byte rate limit exceeded" },
+  }]);
+  connection.message('{"topic":"small"}'); // small messages still fit
+  assert.equal(messages.length, 2);
+  timers.tick(20); // 10,000 bytes a second: 200 bytes back, 583 in the bucket
+  connection.message(big);
+  assert.equal(messages.length, 2);
+  timers.tick(2); // 603
+  connection.message(big);
+  assert.equal(messages.length, 3);
+  assert.equal(server.stats.messagesRejected, 3);
+});
+
+Deno.test("The byte limit counts binary messages and the UTF-8 bytes of large text", async () => {
+  const { open, messages, binaries } = setup({
+    maxMessageBytes: 600,
+    rateLimit: { rate: 100, bytes: 1, burstBytes: 1000 },
+  });
+  const { connection } = await open();
+  connection.message(new Uint8Array(600).buffer);
+  connection.message(new Uint8Array(600).buffer);
+  assert.equal(binaries.length, 1, "600 + 600 bytes exceed the burst of 1000");
+  const wide = envelopeOfBytes(401, "é"); // 401 bytes of UTF-8 in 212 UTF-16 units
+  connection.message(wide);
+  assert.equal(messages.length, 0, "counted as 401 bytes, not 212: 400 are left");
+  connection.message(envelopeOfBytes(400));
+  assert.equal(messages.length, 1);
+});
+
+Deno.test("Rejections by either limit count toward closeAfter", async () => {
+  const { open } = setup({ rateLimit: { rate: 100, bytes: 1, burstBytes: 100, closeAfter: 3 } });
+  const { connection, session, socket } = await open({ closeReport: "sync" });
+  for (let i = 0; i < 5; i++) connection.message(`{"topic":"m","data":"${"x".repeat(200)}"}`);
+  assert.deepEqual(socket.closes, [{ code: 1008, reason: "Rate limit exceeded" }]);
+  assert.equal(session.closeCause?.kind, "policy");
+});
+
 Deno.test("rateLimit: false lets every message through", async () => {
   const { open, messages } = setup({ rateLimit: false });
   const { connection } = await open();
