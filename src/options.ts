@@ -148,9 +148,12 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
    */
   maxMessageBytes?: number;
   /**
-   * Seconds without a pong (Deno) or without traffic (Bun) before the runtime
-   * closes the connection; 0 disables it. Deno's own default is 30 s, Bun's
-   * 120 s: switchboard sets 30 on both.
+   * Seconds of silence before the runtime pings a peer and closes it if
+   * nothing comes back; 0 disables it. Any inbound traffic counts as alive
+   * (a peer that sends but never reads is bounded by its send queue, not by
+   * this). Deno closes after `idleTimeout`, Bun after max(`idleTimeout`, 8)
+   * seconds. Deno's own default is 30 s, Bun's 120 s: switchboard sets 30
+   * on both.
    * @default {30}
    */
   idleTimeout?: number;

@@ -468,6 +468,13 @@ async function churn(fx: Fixture): Promise<void> {
   assert.equal(stats.sessions, 0);
   assert.equal(stats.rooms, 0);
   assert.equal(stats.opened, CYCLES);
+  // Closed sessions are released, not kept reachable (by the Deno bridge, say).
+  const gc = await fx.ctl<{ closed: number; collected: number }>("churn", "/ctl/collected");
+  console.log(`churn collected: ${JSON.stringify({ runtime: fx.runtime, ...gc })}`);
+  assert.ok(
+    gc.collected >= gc.closed * 0.99,
+    `only ${gc.collected} of ${gc.closed} closed sessions were collected`,
+  );
   assert.equal(stats.closed, CYCLES);
   assert.equal(state.events.filter((e) => e.type === "connect").length, CYCLES);
   assert.deepEqual(state.events.filter((e) => e.type === "error" || e.type === "invalid"), []);
@@ -626,7 +633,7 @@ for (const runtime of ["deno", "bun"] satisfies Runtime[]) {
         },
       );
       await t.step(
-        `${CYCLES} join/leave/disconnect cycles, clean, abrupt and kicked, leave 0 sessions and 0 rooms`,
+        `${CYCLES} join/leave/disconnect cycles, clean, abrupt and kicked, leave 0 sessions, 0 rooms, and their sessions collected`,
         async () => {
           const t0 = performance.now();
           await churn(fx);
