@@ -38,6 +38,8 @@ export interface ConnectionHost<Ctx, In extends object, Out extends object> {
   readonly life: LifeSettings;
   readonly clock: Clock;
   readonly outbound: OutboundShared;
+  /** The write scheduler: told of every inbound message, to see how busy the server is. */
+  readonly scheduler: { received(): void };
   readonly inbound: InboundShared;
   readonly rooms: RoomIndex<Connection<Ctx, In, Out>>;
   readonly runner: HookRunner<Session<Ctx, In, Out>>;
@@ -184,7 +186,13 @@ export class Connection<Ctx, In extends object, Out extends object>
 
   message(data: string | ArrayBuffer | Uint8Array<ArrayBuffer>): void {
     if (this.#state !== _OPEN) return;
+    this.#host.scheduler.received();
+    // What is sent back while the message is handled (the hook's replies,
+    // an `$error`) is written at once: a corking runtime already corks it.
+    const outbound = this.#outbound;
+    outbound.receiving = true;
     (this.#inbound ??= new Inbound(this.#host.inbound, this)).receive(data);
+    outbound.receiving = false;
   }
 
   error(error: unknown): void {
@@ -270,11 +278,13 @@ export class Connection<Ctx, In extends object, Out extends object>
   dispatch(message: Envelope | Uint8Array<ArrayBuffer>, settled: () => void): boolean {
     const outbound = this.#outbound;
     const { runner, hooks } = this.#host;
+    // Also set by `message()`; a backlogged message is handled after it returned.
+    const receiving = outbound.receiving;
     outbound.receiving = true;
     const async = message instanceof Uint8Array
       ? runner.call(hooks.onBinary, this.session, message, settled)
       : runner.call(hooks.onMessage, this.session, message as Message<In>, settled);
-    outbound.receiving = false;
+    outbound.receiving = receiving;
     return async;
   }
 

@@ -72,6 +72,8 @@ export interface Timers {
   clearTimeout?(id: unknown): void;
   /** Milliseconds on a monotonic clock, like `performance.now`. */
   now?(): number;
+  /** Runs `fn` at the end of this event-loop turn, like `globalThis.setImmediate`. */
+  setImmediate?(fn: () => void): unknown;
 }
 
 /**
@@ -299,7 +301,7 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
   maxRoomsPerSession?: number;
   /**
    * The timer functions, for tests that drive time by hand.
-   * @default {globalThis.setTimeout, clearTimeout and performance.now}
+   * @default {globalThis.setTimeout, clearTimeout, performance.now and setImmediate}
    */
   timers?: Timers;
 }

@@ -16,7 +16,7 @@ export interface OutboundOwner {
 
 /** The server-wide write scheduler, as an outbound side sees it. */
 export interface WriteScheduler {
-  /** Writes the side's coalesced frames at the end of this tick. */
+  /** Writes the side's coalesced frames soon: at the end of this tick, or of this turn under load. */
   defer(outbound: Outbound): void;
   /** Keeps flushing the side's queue until it is empty (runtimes without drain events). */
   congested(outbound: Outbound): void;

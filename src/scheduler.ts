@@ -1,18 +1,38 @@
-import type { Clock } from "./settings.ts";
 import type { Outbound, WriteScheduler } from "./outbound.ts";
+import type { Clock } from "./settings.ts";
 
 /** How often congested sockets are revisited on runtimes without drain events, in ms. */
 const _DRAIN_POLL_MS = 5;
 
 /**
- * The server-wide write scheduler: writes every outbound side's coalesced
- * frames at the end of the tick, and revisits only the congested sides
- * (on runtimes that report no drains) until their queues are empty.
+ * The server-wide write scheduler. It writes the outbound sides' coalesced
+ * frames, and revisits only the congested sides (on runtimes that report
+ * no drains) until their queues are empty.
+ *
+ * When coalesced frames are written depends on how busy the server is:
+ *
+ * - **Idle**: at the end of the current microtask checkpoint, as soon as the
+ *   handler that sent them returns. A lone message waits for nothing.
+ * - **Busy** (a second inbound message arrived in this event-loop turn, or
+ *   the last turn had more than one): at the end of the turn, so that all
+ *   the inbound messages the runtime dispatched in it (a chat relay
+ *   publishes once for each) reach each socket in one write: one cork on
+ *   Bun, one batch frame for batch clients.
  */
 export class Scheduler implements WriteScheduler {
   readonly #clock: Clock;
-  #deferred: Outbound[] = [];
-  #spare: Outbound[] = [];
+  /** Sides to write at the end of this microtask checkpoint, and the spare list. */
+  #soon: Outbound[] = [];
+  #soonSpare: Outbound[] = [];
+  /** Sides to write at the end of this event-loop turn, and the spare list. */
+  #turn: Outbound[] = [];
+  #turnSpare: Outbound[] = [];
+  /** Inbound messages dispatched in this turn so far. */
+  #received = 0;
+  /** The last turn dispatched more than one inbound message. */
+  #busy = false;
+  /** The end of this turn is scheduled. */
+  #turnEnding = false;
   readonly #congested = new Set<Outbound>();
   #pollTimer: unknown;
 
@@ -20,9 +40,20 @@ export class Scheduler implements WriteScheduler {
     this.#clock = clock;
   }
 
+  /** An inbound message is about to be handled: it counts toward this turn's load. */
+  received(): void {
+    this.#received++;
+    if (!this.#turnEnding) this.#endThisTurn();
+  }
+
   defer(outbound: Outbound): void {
-    this.#deferred.push(outbound);
-    if (this.#deferred.length === 1) queueMicrotask(this.#writeDeferred);
+    if (this.#busy || this.#received > 1) {
+      this.#turn.push(outbound);
+      if (!this.#turnEnding) this.#endThisTurn();
+      return;
+    }
+    this.#soon.push(outbound);
+    if (this.#soon.length === 1) queueMicrotask(this.#writeSoon);
   }
 
   congested(outbound: Outbound): void {
@@ -42,12 +73,26 @@ export class Scheduler implements WriteScheduler {
     this.#congested.clear();
   }
 
-  readonly #writeDeferred = (): void => {
-    const outbounds = this.#deferred;
-    this.#deferred = this.#spare; // frames deferred while writing go to the next round
-    for (let i = 0; i < outbounds.length; i++) outbounds[i].flushPending();
-    outbounds.length = 0;
-    this.#spare = outbounds;
+  #endThisTurn(): void {
+    this.#turnEnding = true;
+    this.#clock.setImmediate(this.#endTurn);
+  }
+
+  readonly #writeSoon = (): void => {
+    const outbounds = this.#soon;
+    this.#soon = this.#soonSpare; // sides deferred while writing go to the next round
+    _writeAll(outbounds);
+    this.#soonSpare = outbounds;
+  };
+
+  readonly #endTurn = (): void => {
+    this.#turnEnding = false;
+    this.#busy = this.#received > 1;
+    this.#received = 0;
+    const outbounds = this.#turn;
+    this.#turn = this.#turnSpare;
+    _writeAll(outbounds);
+    this.#turnSpare = outbounds;
   };
 
   readonly #poll = (): void => {
@@ -59,4 +104,9 @@ export class Scheduler implements WriteScheduler {
       this.#pollTimer = this.#clock.setTimeout(this.#poll, _DRAIN_POLL_MS);
     }
   };
+}
+
+function _writeAll(outbounds: Outbound[]): void {
+  for (let i = 0; i < outbounds.length; i++) outbounds[i].flushPending();
+  outbounds.length = 0;
 }

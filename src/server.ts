@@ -6,7 +6,7 @@ import type {
 } from "./adapter.ts";
 import { CloseCode } from "./close_codes.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
-import { attachWebSocket, upgradeWithDeno } from "./deno.ts";
+import { attachWebSocket, servedByBun, upgradeWithDeno } from "./deno.ts";
 import { Gate, type Handshake } from "./gate.ts";
 import { HookRunner } from "./hooks.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
@@ -89,6 +89,7 @@ export class Server<
       life: settings.life,
       clock: settings.clock,
       outbound: { settings: settings.outbound, scheduler, tally },
+      scheduler,
       inbound: { settings: settings.inbound, tally, now: settings.clock.now },
       rooms: this.#registry.rooms,
       runner,
@@ -122,7 +123,10 @@ export class Server<
       return this.#options.fallback?.(request, info) ??
         new Response("Upgrade Required", { status: 426, headers: { upgrade: "websocket" } });
     }
-    if (this.#options.upgrade === undefined && _isBunServer(info)) return this.#misserved(request);
+    if (this.#options.upgrade === undefined) {
+      const misserved = servedByBun(info);
+      if (misserved !== undefined) return this.#misserved(request, misserved);
+    }
     const handshake = await this.#gate.admit(request, info);
     if (handshake instanceof Response) return handshake;
     let upgraded;
@@ -347,11 +351,9 @@ export class Server<
   }
 
   /** `Bun.serve({ fetch: server.fetch })`: no upgrade can work; the operator hears why. */
-  #misserved(request: Request): Response {
-    const message = "Cannot upgrade: on Bun, serve with Bun.serve({ ...bunAdapter(server) }) " +
-      "from @switchboard/ws/bun, not fetch: server.fetch";
-    this.#runner.report(new TypeError(message), undefined, request);
-    return this.#gate.refuse(request, 500, "upgrade-failed", message);
+  #misserved(request: Request, error: TypeError): Response {
+    this.#runner.report(error, undefined, request);
+    return this.#gate.refuse(request, 500, "upgrade-failed", error.message);
   }
 
   async #closeAll(
@@ -393,8 +395,3 @@ export class Server<
 }
 
 function _noop(): void {}
-
-/** `true` if `info` is Bun's server object, which `Bun.serve` passes as `fetch`'s second argument. */
-function _isBunServer(info: ServeInfo): boolean {
-  return typeof (info as { upgrade?: unknown }).upgrade === "function";
-}

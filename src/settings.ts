@@ -50,6 +50,8 @@ export interface Clock {
   readonly setTimeout: (fn: () => void, ms: number) => unknown;
   readonly clearTimeout: (id: unknown) => void;
   readonly now: () => number;
+  /** Runs a function at the end of this event-loop turn. */
+  readonly setImmediate: (fn: () => void) => unknown;
 }
 
 /** Every option checked and defaulted, grouped by who uses it; frozen. */
@@ -140,8 +142,15 @@ export function resolveOptions(options: ServerOptions<any, any, any>): Settings 
       clearTimeout: timers.clearTimeout?.bind(timers) ??
         ((id) => clearTimeout(id as number)),
       now: timers.now?.bind(timers) ?? (() => performance.now()),
+      setImmediate: timers.setImmediate?.bind(timers) ?? _endOfTurn(),
     },
   });
+}
+
+/** The runtime's `setImmediate` (Deno and Bun have it), else a zero-delay timer. */
+function _endOfTurn(): (fn: () => void) => unknown {
+  const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+  return immediate === undefined ? (fn) => setTimeout(fn, 0) : (fn) => immediate(fn);
 }
 
 /**

@@ -227,7 +227,7 @@ interface _Timer {
  * A {@linkcode Timers} driven by hand: nothing runs until {@linkcode FakeTimers.tick}.
  * Its methods are bound, so it works however the server calls them.
  */
-export class FakeTimers implements Required<Timers> {
+export class FakeTimers implements Required<Omit<Timers, "setImmediate">> {
   #now = 0;
   #nextId = 1;
   readonly #timers = new Map<number, _Timer>();

@@ -210,3 +210,111 @@ Deno.test("A reply from a hook to a corking socket is written at once, others at
   assert.deepEqual(envelopes(b), [7]);
   assert.equal(b.corks, 1);
 });
+
+// ---------------------------------------------------------------- one write per event-loop turn
+
+/** Resolves at the end of this event-loop turn, after the server's own turn end. */
+function endOfTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A relay: every message to the server is published to the room but its sender. */
+function relay(options: ServerOptions<undefined, EventMap, EventMap> = {}) {
+  const { server, drops, open } = setup({
+    onConnect: (session) => void session.rooms.join("room"),
+    onMessage: (session, message) =>
+      void server.publish("room", "relay", message.data, { except: session }),
+    ...options,
+  });
+  return { server, drops, open };
+}
+
+/**
+ * Hands the publisher `count` messages the way a runtime dispatches them in
+ * one turn: one at a time, each handler and its microtasks done before the
+ * next, all before the turn ends.
+ */
+async function dispatch(
+  connection: { message(data: string): void },
+  from: number,
+  count: number,
+): Promise<void> {
+  for (let i = from; i < from + count; i++) {
+    connection.message(JSON.stringify({ topic: "say", data: i }));
+    await endOfTick();
+  }
+}
+
+Deno.test("An idle server writes a lone relayed message at once, without waiting for the turn's end", async () => {
+  const { open } = relay();
+  const publisher = await open();
+  const subscriber = await open({ socket: new CorkSocket() });
+  publisher.connection.message('{"topic":"say","data":"alone"}');
+  await endOfTick();
+  assert.deepEqual(envelopes(subscriber.socket), ["alone"]);
+});
+
+Deno.test("Messages handled in one busy turn reach a corking subscriber under one cork, in order", async () => {
+  const { open } = relay();
+  const publisher = await open();
+  const socket = new CorkSocket();
+  await open({ socket });
+  await dispatch(publisher.connection, 0, 10);
+  // The first message found the server idle and went at once; the other
+  // nine made the turn busy and wait for its end.
+  assert.equal(socket.corks, 1);
+  assert.deepEqual(envelopes(socket), [0]);
+  await endOfTurn();
+  assert.equal(socket.corks, 2, "the other nine under one cork");
+  assert.equal(socket.writesInCork, 10);
+  assert.deepEqual(envelopes(socket), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  // The server stays busy while turns are: the next turn coalesces from its first message.
+  await dispatch(publisher.connection, 10, 5);
+  assert.equal(socket.corks, 2);
+  await endOfTurn();
+  assert.equal(socket.corks, 3, "the whole busy turn under one cork");
+  assert.deepEqual(envelopes(socket).slice(10), [10, 11, 12, 13, 14]);
+  // A quiet turn makes it idle again: a lone message goes at once.
+  await endOfTurn();
+  await dispatch(publisher.connection, 15, 1);
+  await endOfTurn();
+  await dispatch(publisher.connection, 16, 1);
+  assert.deepEqual(envelopes(socket).slice(15), [15, 16]);
+});
+
+Deno.test("Messages handled in one busy turn reach a batch subscriber as one batch frame, nothing lost", async () => {
+  const { open, server } = relay();
+  const publisher = await open();
+  const batch = await open({ protocol: BATCH_PROTOCOL });
+  const plain = await open();
+  await dispatch(publisher.connection, 0, 100);
+  await endOfTurn();
+  assert.equal(batch.socket.sent.length, 2, "the idle first message, then one frame for the rest");
+  assert.deepEqual(decodeFrame(batch.socket.sent[1] as string).length, 99);
+  assert.deepEqual(envelopes(batch.socket), [...Array(100).keys()]);
+  assert.equal(plain.socket.sent.length, 100, "a plain socket that cannot cork gets each frame");
+  assert.deepEqual(envelopes(plain.socket), [...Array(100).keys()]);
+  assert.equal(batch.session.stats.messagesSent, 100);
+  assert.equal(server.stats.messagesSent, 200);
+  assert.equal(server.stats.messagesDropped, 0);
+});
+
+Deno.test("A busy turn's coalesced frames keep the queue bound and the overflow policy", async () => {
+  const { open, drops } = relay({
+    highWaterMark: 100,
+    maxQueueMessages: 3,
+    overflow: "drop-oldest",
+  });
+  const publisher = await open();
+  const socket = new CorkSocket();
+  const subscriber = await open({ socket });
+  socket.onSend = () => void (socket.bufferedAmount += 40); // nobody reads
+  await dispatch(publisher.connection, 0, 10);
+  await endOfTurn();
+  const sent = envelopes(socket) as number[];
+  const stats = subscriber.session.stats;
+  assert.equal(stats.messagesSent + stats.messagesDropped + stats.queueLength, 10, "all counted");
+  assert.ok(stats.queueLength <= 3);
+  assert.deepEqual(sent, [...sent].sort((a, b) => a - b), "in order");
+  assert.equal(drops.reduce((n, d) => n + d.messages, 0), stats.messagesDropped);
+});
