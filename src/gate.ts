@@ -78,6 +78,7 @@ export class Gate<Ctx> {
   readonly #onRefuse: ((request: Request, refusal: Refusal) => unknown) | undefined;
   readonly #tickets = new WeakMap<Handshake<Ctx>, _Ticket>();
   readonly #perClient = new Map<string, number>();
+  #maxSessions: number;
   #admitted = 0;
   #handshakes = 0;
   #closed = false;
@@ -96,6 +97,7 @@ export class Gate<Ctx> {
     tally: Tally,
   ) {
     this.#settings = settings;
+    this.#maxSessions = settings.maxSessions;
     this.#factory = hooks.context;
     this.#clientKey = hooks.clientKey ?? _remoteHost;
     this.#onRefuse = hooks.onRefuse;
@@ -112,6 +114,24 @@ export class Gate<Ctx> {
   /** Handshakes accepted and neither opened nor abandoned. */
   get handshakes(): number {
     return this.#handshakes;
+  }
+
+  /** The cap on places taken: `maxSessions`, or lower once {@linkcode Gate.lowerMaxSessions} ran. */
+  get maxSessions(): number {
+    return this.#maxSessions;
+  }
+
+  /**
+   * Lowers the cap (never raises it); places already taken stay taken.
+   *
+   * @returns The cap in force.
+   * @throws {RangeError} If `max` is not a positive integer.
+   */
+  lowerMaxSessions(max: number): number {
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RangeError(`Cannot lower maxSessions: expected a positive integer, got ${max}`);
+    }
+    return this.#maxSessions = Math.min(this.#maxSessions, max);
   }
 
   /** `true` once closed: every request is refused with 503. */
@@ -139,7 +159,7 @@ export class Gate<Ctx> {
     if (!this.#originAllowed(origin, request)) {
       return this.refuse(request, 403, "origin", `Origin not allowed: ${origin ?? "(none)"}`);
     }
-    if (this.#admitted >= this.#settings.maxSessions) {
+    if (this.#admitted >= this.#maxSessions) {
       return this.refuse(request, 503, "server-full", "Too many sessions");
     }
     const key = this.#keyOf(request, info);
@@ -217,6 +237,14 @@ export class Gate<Ctx> {
   refuse(request: Request, status: number, reason: Refusal["reason"], message: string): Response {
     this.#refused(request, { status, reason, message });
     return new Response(message, { status });
+  }
+
+  /** `Bun.serve({ fetch: server.fetch })`: no upgrade can work; the operator hears why. */
+  misserved(request: Request): Response {
+    const message = "Cannot upgrade: on Bun, serve with Bun.serve({ ...bunAdapter(server) }) " +
+      "from @switchboard/ws/bun, not fetch: server.fetch";
+    this.#hooks.report(new TypeError(message), undefined, request);
+    return this.refuse(request, 500, "upgrade-failed", message);
   }
 
   #refused(request: Request, refusal: Refusal): void {
@@ -297,6 +325,11 @@ type _ContextFactory<Ctx> = NonNullable<ServerOptions<Ctx, object, object>["cont
 
 /** Rejects a context factory that ran past `handshakeTimeout`. */
 const _TIMED_OUT: unique symbol = Symbol("timed out");
+
+/** `true` if `info` is Bun's server object, which `Bun.serve` passes as `fetch`'s second argument. */
+export function isBunServer(info: ServeInfo): boolean {
+  return typeof (info as { upgrade?: unknown }).upgrade === "function";
+}
 
 function _remoteHost(_request: Request, info: ServeInfo): string | undefined {
   return info.remoteAddr?.hostname;

@@ -7,7 +7,7 @@ import type {
 import { CloseCode } from "./close_codes.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { attachWebSocket, upgradeWithDeno } from "./deno.ts";
-import { Gate, type Handshake } from "./gate.ts";
+import { Gate, type Handshake, isBunServer } from "./gate.ts";
 import { HookRunner } from "./hooks.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
 import { resolveOptions, type Settings } from "./settings.ts";
@@ -122,7 +122,9 @@ export class Server<
       return this.#options.fallback?.(request, info) ??
         new Response("Upgrade Required", { status: 426, headers: { upgrade: "websocket" } });
     }
-    if (this.#options.upgrade === undefined && _isBunServer(info)) return this.#misserved(request);
+    if (this.#options.upgrade === undefined && isBunServer(info)) {
+      return this.#gate.misserved(request);
+    }
     const handshake = await this.#gate.admit(request, info);
     if (handshake instanceof Response) return handshake;
     let upgraded;
@@ -257,6 +259,18 @@ export class Server<
   }
 
   /**
+   * Lowers `maxSessions` for good, never raises it: `serve()` from `./deno` applies
+   * the descriptor limit. Open sessions stay; upgrades past it get 503 `server-full`.
+   *
+   * @param max The new cap.
+   * @returns The cap in force.
+   * @throws {RangeError} If `max` is not a positive integer.
+   */
+  lowerMaxSessions(max: number): number {
+    return this.#gate.lowerMaxSessions(max);
+  }
+
+  /**
    * Closes every session with 1001 and refuses new upgrades with 503.
    * Calling it again returns the same promise. It does not stop the HTTP
    * server: shut that down after.
@@ -345,14 +359,6 @@ export class Server<
     return connection;
   }
 
-  /** `Bun.serve({ fetch: server.fetch })`: no upgrade can work; the operator hears why. */
-  #misserved(request: Request): Response {
-    const message = "Cannot upgrade: on Bun, serve with Bun.serve({ ...bunAdapter(server) }) " +
-      "from @switchboard/ws/bun, not fetch: server.fetch";
-    this.#runner.report(new TypeError(message), undefined, request);
-    return this.#gate.refuse(request, 500, "upgrade-failed", message);
-  }
-
   async #closeAll(
     { code = CloseCode.GOING_AWAY, reason = "Server shutting down", timeout = 5000 }:
       ShutdownOptions,
@@ -392,8 +398,3 @@ export class Server<
 }
 
 function _noop(): void {}
-
-/** `true` if `info` is Bun's server object, which `Bun.serve` passes as `fetch`'s second argument. */
-function _isBunServer(info: ServeInfo): boolean {
-  return typeof (info as { upgrade?: unknown }).upgrade === "function";
-}

@@ -4,10 +4,11 @@
  * refusals.
  */
 import assert from "node:assert/strict";
-import { Server, type ServerOptions } from "../src/server.ts";
-import { ERROR_TOPIC } from "../src/session.ts";
+import { HttpError } from "../src/errors.ts";
+import type { ServerOptions } from "../src/options.ts";
+import { Server } from "../src/server.ts";
 import type { EventMap } from "../src/topics.ts";
-import { FakeTimers, fakeUpgrade, openSession, upgradeRequest } from "./_fake_socket.ts";
+import { FakeTimers, fakeUpgrade, upgradeRequest } from "./_fake_socket.ts";
 
 type Options = ServerOptions<undefined, EventMap, EventMap>;
 
@@ -137,6 +138,25 @@ Deno.test("maxSessions counts handshakes under way and refuses with 503", async 
   assert.equal(await status(server, upgradeRequest()), 503);
 });
 
+Deno.test("lowerMaxSessions() lowers the cap for later upgrades, never raises it, keeps open sessions", async () => {
+  const refusals: string[] = [];
+  const { server } = setup({
+    maxSessions: 5,
+    maxSessionsPerClient: 10,
+    onRefuse: (_, refusal) => void refusals.push(`${refusal.status} ${refusal.reason}`),
+  });
+  assert.equal(await status(server, upgradeRequest()), 101);
+  assert.equal(await status(server, upgradeRequest()), 101);
+  assert.equal(server.lowerMaxSessions(1), 1, "the cap in force");
+  assert.equal(await status(server, upgradeRequest()), 503, "two places taken, one allowed");
+  assert.equal(server.lowerMaxSessions(3), 1, "a higher value changes nothing");
+  assert.deepEqual(refusals, ["503 server-full"]);
+  assert.equal(server.stats.rejected, 1);
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assert.throws(() => server.lowerMaxSessions(bad), RangeError);
+  }
+});
+
 Deno.test("maxSessionsPerClient refuses with 429 by client key", async () => {
   const { server } = setup({
     maxSessionsPerClient: 2,
@@ -154,7 +174,7 @@ Deno.test("A refused context factory gives its admission back", async () => {
   const { server } = setup({
     maxSessions: 1,
     context: (request) => {
-      if (request.headers.has("x-deny")) throw new Error("no");
+      if (request.headers.has("x-deny")) throw new HttpError(401, "no");
     },
   });
   for (let i = 0; i < 3; i++) {
