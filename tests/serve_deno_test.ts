@@ -112,7 +112,7 @@ Deno.test("serve() reports a throwing request handler to onError and answers 500
       throw new Error("A bug in the fallback");
     },
   });
-  await using http = serve(server, {
+  const http = serve(server, {
     port: 0,
     hostname: HOST,
     onListen() {},
@@ -120,6 +120,7 @@ Deno.test("serve() reports a throwing request handler to onError and answers 500
   });
   const response = await fetch(`http://${HOST}:${http.addr.port}/`);
   await response.body?.cancel();
+  await http.shutdown();
   assert.equal(response.status, 500);
   assert.equal(errors.length, 1);
   assert.equal((errors[0] as Error).message, "A bug in the fallback");
