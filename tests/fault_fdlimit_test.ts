@@ -275,7 +275,7 @@ async function _echo(client: Held, data: string): Promise<boolean> {
 /**
  * Connects new clients until one gets its echo: at most 100 attempts in
  * {@linkcode RECOVER_MS}. Between two attempts it pauses 100 ms, for the
- * listener may be between two binds (`serve()` waits up to 5 s), and no
+ * listener may be between two binds (`serve()` waits up to 2 s), and no
  * event crosses the process boundary to say when it is back.
  *
  * @returns How many attempts it took.
