@@ -33,6 +33,21 @@ export interface ConnectionHooks<Ctx, In extends object, Out extends object> {
   onRejectedMessage(session: Session<Ctx, In, Out>, reason: "rate-limited" | "busy"): unknown;
 }
 
+/** The user's hooks from the server's options, a no-op for each one not given. */
+export function connectionHooks<Ctx, In extends object, Out extends object>(
+  options: Partial<ConnectionHooks<Ctx, In, Out>>,
+): ConnectionHooks<Ctx, In, Out> {
+  return {
+    onMessage: options.onMessage ?? _noop,
+    onBinary: options.onBinary ?? _noop,
+    onDrop: options.onDrop ?? _noop,
+    onInvalidMessage: options.onInvalidMessage ?? _noop,
+    onRejectedMessage: options.onRejectedMessage ?? _noop,
+  };
+}
+
+function _noop(): void {}
+
 /** What the server gives its connections: shared settings, the room index, hooks, and where a close is reported. */
 export interface ConnectionHost<Ctx, In extends object, Out extends object> {
   readonly life: LifeSettings;

@@ -24,20 +24,6 @@ export function upgradeWithDeno(
 }
 
 /**
- * Tells whether `server.fetch` was handed Bun's server object (the second
- * argument of `Bun.serve`'s `fetch`), where no Deno upgrade can work.
- *
- * @returns The error to report, or `undefined` if `info` is not Bun's server.
- */
-export function servedByBun(info: object): TypeError | undefined {
-  if (typeof (info as { upgrade?: unknown }).upgrade !== "function") return undefined;
-  return new TypeError(
-    "Cannot upgrade: on Bun, serve with Bun.serve({ ...bunAdapter(server) }) " +
-      "from @switchboard/ws/bun, not fetch: server.fetch",
-  );
-}
-
-/**
  * Wires a standard `WebSocket`'s events to a server: the session opens on
  * `open` through `server.open()`, and messages and the close reach its
  * connection. Deno's close event alone tells an idle timeout or a lost

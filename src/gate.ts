@@ -82,6 +82,7 @@ export class Gate<Ctx> {
   /** Every handshake this gate made, to tell a used one from a foreign one. */
   readonly #made = new WeakSet<Handshake<Ctx>>();
   readonly #perClient = new Map<string, number>();
+  #maxSessions: number;
   #admitted = 0;
   /** Admitted requests whose context factory is still running. */
   #deciding = 0;
@@ -102,6 +103,7 @@ export class Gate<Ctx> {
     tally: Tally,
   ) {
     this.#settings = settings;
+    this.#maxSessions = settings.maxSessions;
     this.#factory = hooks.context;
     this.#clientKey = hooks.clientKey ?? _remoteHost;
     this.#onRefuse = hooks.onRefuse;
@@ -123,6 +125,24 @@ export class Gate<Ctx> {
   /** Handshakes given back without a session: abandoned, expired, or dropped by a shutdown. */
   get abandoned(): number {
     return this.#abandoned;
+  }
+
+  /** The cap on places taken: `maxSessions`, or lower once {@linkcode Gate.lowerMaxSessions} ran. */
+  get maxSessions(): number {
+    return this.#maxSessions;
+  }
+
+  /**
+   * Lowers the cap (never raises it); places already taken stay taken.
+   *
+   * @returns The cap in force.
+   * @throws {RangeError} If `max` is not a positive integer.
+   */
+  lowerMaxSessions(max: number): number {
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RangeError(`Cannot lower maxSessions: expected a positive integer, got ${max}`);
+    }
+    return this.#maxSessions = Math.min(this.#maxSessions, max);
   }
 
   /** `true` once closed: every request is refused with 503. */
@@ -162,7 +182,7 @@ export class Gate<Ctx> {
     if (!this.#originAllowed(origin, request)) {
       return this.refuse(request, 403, "origin", `Origin not allowed: ${origin ?? "(none)"}`);
     }
-    if (this.#admitted >= this.#settings.maxSessions) {
+    if (this.#admitted >= this.#maxSessions) {
       return this.refuse(request, 503, "server-full", "Too many sessions");
     }
     const key = this.#keyOf(request, info);
@@ -253,6 +273,14 @@ export class Gate<Ctx> {
     return new Response(message, { status });
   }
 
+  /** `Bun.serve({ fetch: server.fetch })`: no upgrade can work; the operator hears why. */
+  misserved(request: Request): Response {
+    const message = "Cannot upgrade: on Bun, serve with Bun.serve({ ...bunAdapter(server) }) " +
+      "from @switchboard/ws/bun, not fetch: server.fetch";
+    this.#hooks.report(new TypeError(message), undefined, request);
+    return this.refuse(request, 500, "upgrade-failed", message);
+  }
+
   #refused(request: Request, refusal: Refusal): void {
     this.#tally.rejected++;
     if (this.#onRefuse !== undefined) this.#hooks.call(this.#onRefuse, request, refusal);
@@ -331,6 +359,11 @@ type _ContextFactory<Ctx> = NonNullable<ServerOptions<Ctx, object, object>["cont
 
 /** Rejects a context factory that ran past `handshakeTimeout`. */
 const _TIMED_OUT: unique symbol = Symbol("timed out");
+
+/** `true` if `info` is Bun's server object, which `Bun.serve` passes as `fetch`'s second argument. */
+export function isBunServer(info: ServeInfo): boolean {
+  return typeof (info as { upgrade?: unknown }).upgrade === "function";
+}
 
 function _remoteHost(_request: Request, info: ServeInfo): string | undefined {
   return info.remoteAddr?.hostname;

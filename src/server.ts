@@ -5,9 +5,9 @@ import type {
   ServerLimits,
 } from "./adapter.ts";
 import { CloseCode } from "./close_codes.ts";
-import { Connection, type ConnectionHost } from "./connection.ts";
-import { attachWebSocket, servedByBun, upgradeWithDeno } from "./deno.ts";
-import { Gate, type Handshake } from "./gate.ts";
+import { Connection, connectionHooks, type ConnectionHost } from "./connection.ts";
+import { attachWebSocket, upgradeWithDeno } from "./deno.ts";
+import { Gate, type Handshake, isBunServer } from "./gate.ts";
 import { HookRunner } from "./hooks.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
 import { resolveOptions, type Settings } from "./settings.ts";
@@ -93,13 +93,7 @@ export class Server<
       inbound: { settings: settings.inbound, tally, now: settings.clock.now },
       rooms: this.#registry.rooms,
       runner,
-      hooks: {
-        onMessage: options.onMessage ?? _noop,
-        onBinary: options.onBinary ?? _noop,
-        onDrop: options.onDrop ?? _noop,
-        onInvalidMessage: options.onInvalidMessage ?? _noop,
-        onRejectedMessage: options.onRejectedMessage ?? _noop,
-      },
+      hooks: connectionHooks(options),
       closed: (connection, lingering) => this.#closed(connection, lingering),
       disconnected: (connection) => this.#disconnected(connection),
     };
@@ -123,9 +117,8 @@ export class Server<
       return this.#options.fallback?.(request, info) ??
         new Response("Upgrade Required", { status: 426, headers: { upgrade: "websocket" } });
     }
-    if (this.#options.upgrade === undefined) {
-      const misserved = servedByBun(info);
-      if (misserved !== undefined) return this.#misserved(request, misserved);
+    if (this.#options.upgrade === undefined && isBunServer(info)) {
+      return this.#gate.misserved(request);
     }
     const handshake = await this.#gate.admit(request, info);
     if (handshake instanceof Response) return handshake;
@@ -262,6 +255,18 @@ export class Server<
   }
 
   /**
+   * Lowers `maxSessions` for good, never raises it: `serve()` from `./deno` applies
+   * the descriptor limit. Open sessions stay; upgrades past it get 503 `server-full`.
+   *
+   * @param max The new cap.
+   * @returns The cap in force.
+   * @throws {RangeError} If `max` is not a positive integer.
+   */
+  lowerMaxSessions(max: number): number {
+    return this.#gate.lowerMaxSessions(max);
+  }
+
+  /**
    * Closes every session with 1001 and refuses new upgrades with 503.
    * Calling it again returns the same promise. It does not stop the HTTP
    * server: shut that down after.
@@ -350,12 +355,6 @@ export class Server<
     return connection;
   }
 
-  /** `Bun.serve({ fetch: server.fetch })`: no upgrade can work; the operator hears why. */
-  #misserved(request: Request, error: TypeError): Response {
-    this.#runner.report(error, undefined, request);
-    return this.#gate.refuse(request, 500, "upgrade-failed", error.message);
-  }
-
   async #closeAll(
     { code = CloseCode.GOING_AWAY, reason = "Server shutting down", timeout = 5000 }:
       ShutdownOptions,
@@ -393,5 +392,3 @@ export class Server<
     this.#gate.release(connection.admission);
   }
 }
-
-function _noop(): void {}

@@ -33,6 +33,8 @@ export interface RawUpgradeOptions {
   protocol?: string;
   /** Sets `TCP_NODELAY` on the connection. @default {false} */
   noDelay?: boolean;
+  /** Aborting it before the response head arrived fails the handshake and closes the connection. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -41,20 +43,28 @@ export interface RawUpgradeOptions {
  * `Sec-WebSocket-Accept` and, if one was offered, the subprotocol.
  *
  * @param url The `ws://` URL.
- * @param options A subprotocol to offer; `TCP_NODELAY`.
+ * @param options A subprotocol to offer; `TCP_NODELAY`; a signal to give up.
  * @returns The connection, the status, the head and the bytes after it.
  * @throws {Error} If the connection ends during the handshake, the head is
- * too long, or a 101 lacks the accept value or the subprotocol; the
- * connection is closed then.
+ * too long, or a 101 lacks the accept value or the subprotocol; the signal's
+ * reason if it was aborted first. The connection is closed then.
  */
 export async function upgradeRaw(
   url: string,
   options: RawUpgradeOptions = {},
 ): Promise<RawUpgrade> {
-  const { protocol, noDelay = false } = options;
+  const { protocol, noDelay = false, signal } = options;
   const { hostname, port, pathname, search } = new URL(url);
-  const conn = await Deno.connect({ hostname, port: Number(port) });
+  const conn = await Deno.connect({ hostname, port: Number(port), signal });
+  // Closing the connection ends a read that waits for a head that never comes.
+  let closed = false;
+  const abort = () => {
+    closed = true;
+    conn.close();
+  };
+  signal?.addEventListener("abort", abort, { once: true });
   try {
+    signal?.throwIfAborted();
     if (noDelay) conn.setNoDelay(true);
     await writeAll(
       conn,
@@ -90,11 +100,13 @@ export async function upgradeRaw(
       ) {
         throw new Error(`Subprotocol "${protocol}" not accepted: ${head}`);
       }
+      signal?.removeEventListener("abort", abort);
       return { conn, status, head, leftover: bytes.slice(end + 4) };
     }
   } catch (error) {
-    conn.close();
-    throw error;
+    signal?.removeEventListener("abort", abort);
+    if (!closed) conn.close();
+    throw signal?.aborted ? signal.reason : error;
   }
 }
 

@@ -155,6 +155,20 @@ Deno.test("maxSessions counts handshakes under way and refuses with 503", async 
   assert.equal(await status(), 503);
 });
 
+Deno.test("lowerMaxSessions() lowers the cap for later upgrades, never raises it, keeps open sessions", async () => {
+  const { server, status, refusals } = setup({ maxSessions: 5, maxSessionsPerClient: 10 });
+  assert.equal(await status(), 101);
+  assert.equal(await status(), 101);
+  assert.equal(server.lowerMaxSessions(1), 1, "the cap in force");
+  assert.equal(await status(), 503, "two places taken, one allowed");
+  assert.equal(server.lowerMaxSessions(3), 1, "a higher value changes nothing");
+  assert.deepEqual(refusals.map(([, r]) => `${r.status} ${r.reason}`), ["503 server-full"]);
+  assert.equal(server.stats.rejected, 1);
+  for (const bad of [0, -1, 1.5, NaN]) {
+    assert.throws(() => server.lowerMaxSessions(bad), RangeError);
+  }
+});
+
 Deno.test("maxSessionsPerClient refuses with 429 by client key", async () => {
   const { server, status } = setup({
     maxSessionsPerClient: 2,

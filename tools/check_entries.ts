@@ -1,11 +1,12 @@
 /**
  * Checks the published entries' module graphs: only local files (zero
- * dependencies), no import cycle (type-only imports count), and the Bun
- * entry never loads the Deno bridge; and that no source file outgrew its
+ * dependencies), no import cycle (type-only imports count), the Bun entry
+ * never loads the Deno bridge, and only the `./deno` entry loads
+ * `serve_deno.ts`; and that no source file outgrew its
  * room (400 lines). `deno run -A tools/check_entries.ts`; exits 1 on a fault.
  */
 
-const ENTRIES = ["mod.ts", "src/adapters/bun.ts", "src/adapter.ts"];
+const ENTRIES = ["mod.ts", "src/adapters/bun.ts", "src/adapter.ts", "src/serve_deno.ts"];
 const MAX_LINES = 400;
 
 interface Info {
@@ -36,6 +37,9 @@ for (const entry of ENTRIES) {
   }
   if (entry.includes("bun") && [...graph.keys()].some((s) => s.endsWith("/src/deno.ts"))) {
     faults.push(`${entry} loads the Deno bridge (src/deno.ts)`);
+  }
+  if (entry !== "src/serve_deno.ts" && graph.has(new URL("src/serve_deno.ts", root).href)) {
+    faults.push(`${entry} loads the Deno serving helper (src/serve_deno.ts): only ./deno may`);
   }
   // Depth-first search; a grey node met again closes a cycle.
   const state = new Map<string, "grey" | "black">();
@@ -72,5 +76,6 @@ if (faults.length > 0) {
   Deno.exit(1);
 }
 console.log(
-  "only local files, no cycle, the Bun entry without the Deno bridge, no file over 400 lines",
+  "only local files, no cycle, the Bun entry without the Deno bridge, serve() only in ./deno, " +
+    "no file over 400 lines",
 );
