@@ -7,20 +7,28 @@
  * {@linkcode FakeWebSocket} for `fetch` with an injected `upgrade`,
  * {@linkcode upgradeRequest}, {@linkcode endOfTick} and
  * {@linkcode envelopeBytes}; for the Bun adapter, a {@linkcode FakeBun}
- * and its {@linkcode FakeBunSocket}.
+ * and its {@linkcode FakeBunSocket}. {@linkcode setup} builds the server
+ * most unit tests use (fake timers, a fake upgrade, every hook recorded)
+ * and {@linkcode setupBun} the same behind the Bun adapter.
  *
  * @module
  */
+import assert from "node:assert/strict";
 import type { AdapterServer, Connection, Upgrade } from "../src/adapter.ts";
-import type {
-  BunServeOptions,
-  BunServer,
-  BunServerWebSocket,
-  BunSocketAddress,
+import {
+  bunAdapter,
+  type BunServeOptions,
+  type BunServer,
+  type BunServerWebSocket,
+  type BunSocketAddress,
 } from "../src/adapters/bun.ts";
-import type { Timers } from "../src/options.ts";
-import type { Session } from "../src/session.ts";
+import type { EnvelopeError } from "../src/errors.ts";
+import { Handshake } from "../src/gate.ts";
+import type { Refusal, ServeInfo, ServerOptions, Timers } from "../src/options.ts";
+import { Server } from "../src/server.ts";
+import type { CloseCause, DropInfo, Session } from "../src/session.ts";
 import type { Socket } from "../src/socket.ts";
+import type { EventMap, Message } from "../src/topics.ts";
 
 /**
  * How a {@linkcode FakeSocket} reports its own `close()` back to the session:
@@ -419,6 +427,191 @@ export function upgradeRequest(
 }
 
 /**
+ * What `Deno.serve` passes as `info`: a client with an address, so the
+ * per-client cap applies under the default client key.
+ */
+export const CLIENT: ServeInfo = { remoteAddr: { hostname: "10.0.0.1" } };
+
+/** One call of `onError`. */
+export interface Reported {
+  /** The error. */
+  readonly error: unknown;
+  /** The session it concerns, if any. */
+  readonly session: unknown;
+  /** The request it concerns, before the upgrade. */
+  readonly request: Request | undefined;
+}
+
+/**
+ * What a server's hooks were called with, one list a hook, in call order.
+ * The session a hook is given is left out, but for `onConnect`, where it
+ * is all there is.
+ *
+ * @typeParam Ctx The server's context type.
+ */
+export interface Recorded<Ctx> {
+  /** Every `onError` call. */
+  readonly errors: Reported[];
+  /** Every `onRefuse` call, as `[request, refusal]`. */
+  readonly refusals: [Request, Refusal][];
+  /** The session of every `onConnect` call. */
+  readonly connects: Session<Ctx, EventMap, EventMap>[];
+  /** The cause of every `onClose` call. */
+  readonly closes: CloseCause[];
+  /** The drop of every `onDrop` call. */
+  readonly drops: DropInfo[];
+  /** The message of every `onMessage` call. */
+  readonly messages: Message<EventMap>[];
+  /** The data of every `onBinary` call. */
+  readonly binaries: Uint8Array[];
+  /** The error of every `onInvalidMessage` call. */
+  readonly invalid: EnvelopeError[];
+  /** The reason of every `onRejectedMessage` call. */
+  readonly rejected: ("rate-limited" | "busy")[];
+}
+
+/**
+ * Makes empty {@linkcode Recorded} lists and the hooks that fill them.
+ *
+ * @typeParam Ctx The server's context type.
+ * @returns The lists, and the hooks as server options.
+ */
+function _recorder<Ctx>(): {
+  recorded: Recorded<Ctx>;
+  hooks: ServerOptions<Ctx, EventMap, EventMap>;
+} {
+  const recorded: Recorded<Ctx> = {
+    errors: [],
+    refusals: [],
+    connects: [],
+    closes: [],
+    drops: [],
+    messages: [],
+    binaries: [],
+    invalid: [],
+    rejected: [],
+  };
+  const hooks: ServerOptions<Ctx, EventMap, EventMap> = {
+    onError: (error, session, request) => void recorded.errors.push({ error, session, request }),
+    onRefuse: (request, refusal) => void recorded.refusals.push([request, refusal]),
+    onConnect: (session) => void recorded.connects.push(session),
+    onClose: (_, cause) => void recorded.closes.push(cause),
+    onDrop: (_, drop) => void recorded.drops.push(drop),
+    onMessage: (_, message) => void recorded.messages.push(message),
+    onBinary: (_, data) => void recorded.binaries.push(data),
+    onInvalidMessage: (_, error) => void recorded.invalid.push(error),
+    onRejectedMessage: (_, reason) => void recorded.rejected.push(reason),
+  };
+  return { recorded, hooks };
+}
+
+/** What {@linkcode Setup.connect} returns. */
+export interface Connected<Ctx> {
+  /** The fake socket the upgrade made, now open. */
+  readonly socket: FakeWebSocket;
+  /** The session it opened. */
+  readonly session: Session<Ctx, EventMap, EventMap>;
+  /** The 101 response. */
+  readonly response: Response;
+}
+
+/**
+ * What {@linkcode setup} returns: the server, its fake timers and upgrade
+ * calls, what its hooks recorded, and helpers that open sessions on it.
+ *
+ * @typeParam Ctx The server's context type.
+ */
+export interface Setup<Ctx> extends Recorded<Ctx> {
+  /** The server. */
+  readonly server: Server<Ctx, EventMap, EventMap>;
+  /** Its timers. */
+  readonly timers: FakeTimers;
+  /** Every call of its fake `upgrade`, in order. */
+  readonly calls: UpgradeCall[];
+  /**
+   * Sends a request through `server.fetch()` and cancels the response's body.
+   *
+   * @param request The request; an upgrade request by default.
+   * @param info Who sent it; {@linkcode CLIENT} by default.
+   * @returns The response's status.
+   */
+  status(request?: Request, info?: ServeInfo): Promise<number>;
+  /**
+   * Opens a session on a {@linkcode FakeSocket} with {@linkcode openSession}.
+   *
+   * @param options The request, drains, and the socket's options.
+   * @returns The socket, the connection and the session.
+   */
+  open(options?: OpenSessionOptions): Promise<Opened<Ctx, EventMap, EventMap>>;
+  /**
+   * Runs the gate on an upgrade request from {@linkcode CLIENT} and asserts
+   * that it accepted.
+   *
+   * @param on The server whose gate runs; this one by default.
+   * @returns The handshake.
+   */
+  accept(on?: AdapterServer<Ctx, EventMap, EventMap>): Promise<Handshake<Ctx>>;
+  /**
+   * Upgrades a request from {@linkcode CLIENT} through `server.fetch()` and
+   * the fake upgrade, asserts the 101, then fires the socket's `open`.
+   *
+   * @param request The upgrade request.
+   * @returns The socket, the session it opened and the response.
+   */
+  connect(request?: Request): Promise<Connected<Ctx>>;
+}
+
+/**
+ * Builds a server on {@linkcode FakeTimers} with a {@linkcode fakeUpgrade},
+ * every hook recorded (see {@linkcode Recorded}). The test's options are
+ * spread last, so any of them, a hook too, can be overridden.
+ *
+ * @typeParam Ctx The server's context type.
+ * @param options The server's options.
+ * @returns The server, its timers, upgrade calls, recordings and helpers.
+ */
+export function setup<Ctx = undefined>(
+  options: ServerOptions<Ctx, EventMap, EventMap> = {},
+): Setup<Ctx> {
+  const timers = new FakeTimers();
+  const fake = fakeUpgrade();
+  const { recorded, hooks } = _recorder<Ctx>();
+  const server = new Server<Ctx, EventMap, EventMap>({
+    timers,
+    upgrade: fake.upgrade,
+    ...hooks,
+    ...options,
+  });
+  return {
+    server,
+    timers,
+    calls: fake.calls,
+    ...recorded,
+    async status(request = upgradeRequest(), info = CLIENT) {
+      const response = await server.fetch(request, info);
+      await response.body?.cancel();
+      return response.status;
+    },
+    open: (o = {}) => openSession(server, o),
+    async accept(on = server) {
+      const handshake = await on.handshake(upgradeRequest(), CLIENT);
+      assert.ok(handshake instanceof Handshake, "the gate accepted the request");
+      return handshake;
+    },
+    async connect(request = upgradeRequest()) {
+      const response = await server.fetch(request, CLIENT);
+      assert.equal(response.status, 101);
+      const socket = fake.calls.at(-1)!.socket;
+      const before = new Set(server.sessions.values());
+      socket.fireOpen();
+      const session = [...server.sessions.values()].find((s) => !before.has(s))!;
+      assert.ok(session, "a session opened");
+      return { socket, session, response };
+    },
+  };
+}
+
+/**
  * The size in UTF-8 bytes of the text frame `session.send(topic, data)`
  * writes: the envelope `{"topic","data"}` as JSON.
  *
@@ -628,4 +821,73 @@ export class FakeBun implements BunServer {
   requestIP(_request: Request): BunSocketAddress | null {
     return this.ip;
   }
+}
+
+/** The context {@linkcode setupBun}'s server makes by default: `?user=` or `"anon"`. */
+export type BunCtx = { user: string };
+
+/**
+ * What {@linkcode setupBun} returns: the server, the adapter, the fake Bun,
+ * what the hooks recorded, and a helper that opens a session.
+ */
+export interface BunSetup extends Recorded<BunCtx> {
+  /** The server. */
+  readonly server: Server<BunCtx, EventMap, EventMap>;
+  /** The Bun adapter over it. */
+  readonly adapter: BunServeOptions;
+  /** The fake Bun the adapter's `fetch` is given. */
+  readonly bun: FakeBun;
+  /**
+   * Upgrades one request through the adapter's `fetch`, asserting that it
+   * succeeds.
+   *
+   * @param query The request's query string.
+   * @returns The socket Bun opened and the last session `onConnect` recorded.
+   */
+  connect(query?: string): Promise<{ ws: FakeBunSocket; session: Session<BunCtx> }>;
+}
+
+/**
+ * An upgrade request to the Bun server, with a query string.
+ *
+ * @param query The query string, with its `?`.
+ * @param headers More headers.
+ * @returns The request.
+ */
+export function bunRequest(query = "", headers: Record<string, string> = {}): Request {
+  return upgradeRequest(`http://localhost/ws${query}`, headers);
+}
+
+/**
+ * Builds a server (on the runtime's own timers) behind the Bun adapter and
+ * a {@linkcode FakeBun}, every hook recorded (see {@linkcode Recorded}),
+ * with a context factory that reads `?user=`. The test's options are
+ * spread last, so any of them, a hook too, can be overridden; a test that
+ * overrides `onConnect` pushes to `connects` itself if it uses `connect`.
+ *
+ * @param options The server's options.
+ * @returns The server, the adapter, the fake Bun, recordings and `connect`.
+ */
+export function setupBun(options: ServerOptions<BunCtx, EventMap, EventMap> = {}): BunSetup {
+  const { recorded, hooks } = _recorder<BunCtx>();
+  const server = new Server<BunCtx>({
+    context: (request) => ({ user: new URL(request.url).searchParams.get("user") ?? "anon" }),
+    ...hooks,
+    ...options,
+  });
+  const adapter = bunAdapter(server);
+  const bun = new FakeBun(adapter.websocket);
+  return {
+    server,
+    adapter,
+    bun,
+    ...recorded,
+    async connect(query = "?user=ada") {
+      const response = await adapter.fetch(bunRequest(query), bun);
+      assert.equal(response, undefined, "the upgrade succeeds");
+      const ws = bun.sockets.at(-1)!;
+      const session = recorded.connects.at(-1)!;
+      return { ws, session };
+    },
+  };
 }

@@ -6,61 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { bunAdapter } from "../src/adapters/bun.ts";
-import {
-  type CloseCause,
-  HttpError,
-  type Refusal,
-  Server,
-  type ServerOptions,
-  type Session,
-} from "../mod.ts";
+import { HttpError, Server } from "../mod.ts";
 import type { ServeInfo } from "../src/options.ts";
-import { FakeBun, upgradeRequest } from "./_fake_socket.ts";
-
-type Ctx = { user: string };
-
-/** An upgrade request to the Bun server, with a query string. */
-function wsRequest(query = "", headers: Record<string, string> = {}): Request {
-  return upgradeRequest(`http://localhost/ws${query}`, headers);
-}
-
-/**
- * A server with the adapter and a fake Bun, recording every hook call:
- * `onError` and `onRefuse` too.
- */
-function setup(
-  options: Partial<ServerOptions<Ctx, Record<string, unknown>, Record<string, unknown>>> = {},
-) {
-  const log = {
-    connects: [] as Session<Ctx>[],
-    messages: [] as { topic: string; data: unknown }[],
-    binaries: [] as Uint8Array[],
-    closes: [] as CloseCause[],
-    errors: [] as [unknown, unknown, Request | undefined][],
-    refusals: [] as [Request, Refusal][],
-  };
-  const server: Server<Ctx> = new Server<Ctx>({
-    context: (request) => ({ user: new URL(request.url).searchParams.get("user") ?? "anon" }),
-    onConnect: (session) => void log.connects.push(session),
-    onMessage: (_session, message) => void log.messages.push(message),
-    onBinary: (_session, data) => void log.binaries.push(data),
-    onClose: (_session, cause) => void log.closes.push(cause),
-    onError: (error, session, request) => void log.errors.push([error, session, request]),
-    onRefuse: (request, refusal) => void log.refusals.push([request, refusal]),
-    ...options,
-  });
-  const adapter = bunAdapter(server);
-  const bun = new FakeBun(adapter.websocket);
-  /** Upgrades one request and returns its fake socket and session. */
-  const connect = async (query = "?user=ada") => {
-    const response = await adapter.fetch(wsRequest(query), bun);
-    assert.equal(response, undefined, "the upgrade succeeds");
-    const ws = bun.sockets.at(-1)!;
-    const session = log.connects.at(-1)!;
-    return { ws, session };
-  };
-  return { server, adapter, bun, log, connect };
-}
+import { bunRequest, setupBun } from "./_fake_socket.ts";
 
 Deno.test("bunAdapter() sets Bun's limits from the server's", async (t) => {
   await t.step("defaults", () => {
@@ -91,7 +39,7 @@ Deno.test("bunAdapter() sets Bun's limits from the server's", async (t) => {
 
 Deno.test("bunAdapter() fetch answers a plain request with the fallback and its info", async () => {
   let seen: unknown;
-  const { adapter, bun } = setup({
+  const { adapter, bun } = setupBun({
     fallback(_request, info) {
       seen = info.remoteAddr;
       return new Response("hello");
@@ -105,7 +53,7 @@ Deno.test("bunAdapter() fetch answers a plain request with the fallback and its 
 });
 
 Deno.test("bunAdapter() fetch answers a plain request with 426 without a fallback", async () => {
-  const { adapter, bun } = setup();
+  const { adapter, bun } = setupBun();
   const response = (await adapter.fetch(new Request("http://localhost/"), bun))!;
   assert.equal(response.status, 426);
   await response.body?.cancel();
@@ -113,7 +61,7 @@ Deno.test("bunAdapter() fetch answers a plain request with 426 without a fallbac
 });
 
 Deno.test("bunAdapter() fetch refuses a rejected handshake with its status and no upgrade", async (t) => {
-  const { server, adapter, bun, log } = setup({
+  const { server, adapter, bun, connects, errors } = setupBun({
     context(request) {
       const reject = new URL(request.url).searchParams.get("reject");
       if (reject === "response") return new Response("Teapot", { status: 418 });
@@ -125,26 +73,26 @@ Deno.test("bunAdapter() fetch refuses a rejected handshake with its status and n
   // A factory that throws anything but an HttpError is a bug: 500, and onError.
   for (const [reject, status] of [["403", 403], ["response", 418], ["throw", 500]] as const) {
     await t.step(`${reject} -> ${status}`, async () => {
-      const response = (await adapter.fetch(wsRequest(`?reject=${reject}`), bun))!;
+      const response = (await adapter.fetch(bunRequest(`?reject=${reject}`), bun))!;
       assert.equal(response.status, status);
       await response.body?.cancel();
     });
   }
   assert.equal(bun.upgrades.length, 0);
-  assert.equal(log.connects.length, 0);
+  assert.equal(connects.length, 0);
   assert.equal(server.stats.rejected, 3);
-  assert.deepEqual(log.errors.map(([error]) => (error as Error).message), ["boom"]);
+  assert.deepEqual(errors.map(({ error }) => (error as Error).message), ["boom"]);
 });
 
 Deno.test("bunAdapter() fetch answers a broken handshake with 400 as Deno does", async (t) => {
-  const { adapter, bun } = setup();
+  const { adapter, bun } = setupBun();
   await t.step("no Connection: Upgrade", async () => {
-    const response = (await adapter.fetch(wsRequest("", { connection: "keep-alive" }), bun))!;
+    const response = (await adapter.fetch(bunRequest("", { connection: "keep-alive" }), bun))!;
     assert.equal(response.status, 400);
     assert.match(await response.text(), /'connection' header must contain 'Upgrade'/);
   });
   await t.step("no Sec-WebSocket-Key", async () => {
-    const request = wsRequest();
+    const request = bunRequest();
     const headers = new Headers(request.headers);
     headers.delete("sec-websocket-key");
     const response = (await adapter.fetch(new Request(request.url, { headers }), bun))!;
@@ -153,7 +101,7 @@ Deno.test("bunAdapter() fetch answers a broken handshake with 400 as Deno does",
   });
   await t.step("Connection with several tokens is fine", async () => {
     const response = await adapter.fetch(
-      wsRequest("", { connection: "keep-alive, Upgrade" }),
+      bunRequest("", { connection: "keep-alive, Upgrade" }),
       bun,
     );
     assert.equal(response, undefined);
@@ -163,14 +111,14 @@ Deno.test("bunAdapter() fetch answers a broken handshake with 400 as Deno does",
 
 Deno.test("bunAdapter() fetch upgrades with the context, the client's address and no protocol", async () => {
   let info: unknown;
-  const { adapter, bun, log } = setup({
+  const { adapter, bun, connects } = setupBun({
     context(request, serveInfo) {
       info = serveInfo.remoteAddr;
       return { user: new URL(request.url).searchParams.get("user")! };
     },
   });
   const response = await adapter.fetch(
-    wsRequest("?user=grace", { "sec-websocket-protocol": "chat, superchat" }),
+    bunRequest("?user=grace", { "sec-websocket-protocol": "chat, superchat" }),
     bun,
   );
   assert.equal(response, undefined);
@@ -178,14 +126,14 @@ Deno.test("bunAdapter() fetch upgrades with the context, the client's address an
   assert.equal(bun.upgrades.length, 1);
   // An empty value stops Bun from echoing the client's first offer ("chat").
   assert.deepEqual(bun.upgrades[0].headers, { "Sec-WebSocket-Protocol": "" });
-  assert.equal(log.connects.length, 1);
-  assert.equal(log.connects[0].ctx.user, "grace");
+  assert.equal(connects.length, 1);
+  assert.equal(connects[0].ctx.user, "grace");
 });
 
 Deno.test("bunAdapter() fetch upgrades with the subprotocol the server chose", async () => {
-  const { adapter, bun } = setup({ protocols: ["superchat", "chat"] });
+  const { adapter, bun } = setupBun({ protocols: ["superchat", "chat"] });
   const response = await adapter.fetch(
-    wsRequest("", { "sec-websocket-protocol": "chat, superchat" }),
+    bunRequest("", { "sec-websocket-protocol": "chat, superchat" }),
     bun,
   );
   assert.equal(response, undefined);
@@ -196,19 +144,21 @@ Deno.test("bunAdapter() fetch answers 400 when Bun refuses the upgrade, tells on
   const thrown = new TypeError("Bun could not upgrade");
   for (const [name, refuse] of [["returns false", false], ["throws", true]] as const) {
     await t.step(name, async () => {
-      const { server, adapter, bun, log, connect } = setup({ maxSessions: 1 });
+      const { server, adapter, bun, connects, errors, refusals, connect } = setupBun({
+        maxSessions: 1,
+      });
       bun.accept = false;
       if (refuse) bun.failure = thrown;
-      const request = wsRequest();
+      const request = bunRequest();
       const response = (await adapter.fetch(request, bun))!;
       assert.equal(response.status, 400);
       await response.body?.cancel();
       assert.equal(bun.upgrades.length, 1);
-      assert.equal(log.connects.length, 0);
+      assert.equal(connects.length, 0);
       assert.equal(server.sessions.size, 0);
       const error = refuse ? thrown : new Error("Bun refused the upgrade");
-      assert.deepEqual(log.errors, [[error, undefined, request]]);
-      assert.deepEqual(log.refusals, [[request, {
+      assert.deepEqual(errors, [{ error, session: undefined, request }]);
+      assert.deepEqual(refusals, [[request, {
         status: 400,
         reason: "upgrade-failed",
         message: `Bad WebSocket handshake: ${error.message}`,
@@ -226,18 +176,18 @@ Deno.test("server.fetch served by Bun without the adapter answers 400 and tells 
   // Bun.serve({ fetch: server.fetch }): Bun's server arrives as the info,
   // and the default upgrade (Deno.upgradeWebSocket) is missing.
   const missing = new TypeError("Cannot upgrade: Deno.upgradeWebSocket is not available");
-  const { server, bun, log } = setup({
+  const { server, bun, errors, refusals } = setupBun({
     upgrade: () => {
       throw missing;
     },
   });
-  const request = wsRequest();
+  const request = bunRequest();
   const response = await server.fetch(request, bun as unknown as ServeInfo);
   assert.equal(response.status, 400);
   assert.match(await response.text(), /Deno\.upgradeWebSocket is not available/);
-  assert.deepEqual(log.errors.at(-1), [missing, undefined, request]);
-  assert.equal(log.errors.length, 2, "and once that the request has no client key");
-  assert.equal(log.refusals[0][1].reason, "upgrade-failed");
+  assert.deepEqual(errors.at(-1), { error: missing, session: undefined, request });
+  assert.equal(errors.length, 2, "and once that the request has no client key");
+  assert.equal(refusals[0][1].reason, "upgrade-failed");
   assert.equal(bun.upgrades.length, 0);
   assert.deepEqual([server.sessions.size, server.stats.handshakes], [0, 0]);
 });

@@ -5,60 +5,14 @@
  * side is in `bun_adapter_test.ts`.
  */
 import assert from "node:assert/strict";
-import { bunAdapter } from "../src/adapters/bun.ts";
-import { type CloseCause, type Refusal, Server, type ServerOptions, type Session } from "../mod.ts";
-import { endOfTick, FakeBun, upgradeRequest } from "./_fake_socket.ts";
-
-type Ctx = { user: string };
-
-/** An upgrade request to the Bun server, with a query string. */
-function wsRequest(query = "", headers: Record<string, string> = {}): Request {
-  return upgradeRequest(`http://localhost/ws${query}`, headers);
-}
-
-/**
- * A server with the adapter and a fake Bun, recording every hook call:
- * `onError` and `onRefuse` too.
- */
-function setup(
-  options: Partial<ServerOptions<Ctx, Record<string, unknown>, Record<string, unknown>>> = {},
-) {
-  const log = {
-    connects: [] as Session<Ctx>[],
-    messages: [] as { topic: string; data: unknown }[],
-    binaries: [] as Uint8Array[],
-    closes: [] as CloseCause[],
-    errors: [] as [unknown, unknown, Request | undefined][],
-    refusals: [] as [Request, Refusal][],
-  };
-  const server: Server<Ctx> = new Server<Ctx>({
-    context: (request) => ({ user: new URL(request.url).searchParams.get("user") ?? "anon" }),
-    onConnect: (session) => void log.connects.push(session),
-    onMessage: (_session, message) => void log.messages.push(message),
-    onBinary: (_session, data) => void log.binaries.push(data),
-    onClose: (_session, cause) => void log.closes.push(cause),
-    onError: (error, session, request) => void log.errors.push([error, session, request]),
-    onRefuse: (request, refusal) => void log.refusals.push([request, refusal]),
-    ...options,
-  });
-  const adapter = bunAdapter(server);
-  const bun = new FakeBun(adapter.websocket);
-  /** Upgrades one request and returns its fake socket and session. */
-  const connect = async (query = "?user=ada") => {
-    const response = await adapter.fetch(wsRequest(query), bun);
-    assert.equal(response, undefined, "the upgrade succeeds");
-    const ws = bun.sockets.at(-1)!;
-    const session = log.connects.at(-1)!;
-    return { ws, session };
-  };
-  return { server, adapter, bun, log, connect };
-}
+import type { CloseCause } from "../mod.ts";
+import { bunRequest, endOfTick, setupBun } from "./_fake_socket.ts";
 
 Deno.test("bunAdapter() websocket.open registers the session and calls onConnect", async () => {
   const sends: string[] = [];
-  const { server, connect, log } = setup({
+  const { server, connect, connects } = setupBun({
     onConnect(session) {
-      log.connects.push(session);
+      connects.push(session);
       sends.push(session.send("welcome", { user: session.ctx.user }));
     },
   });
@@ -71,16 +25,16 @@ Deno.test("bunAdapter() websocket.open registers the session and calls onConnect
 });
 
 Deno.test("bunAdapter() websocket.message routes text to onMessage and bytes to onBinary", async () => {
-  const { connect, log } = setup();
+  const { connect, binaries, messages } = setupBun();
   const { ws, session } = await connect();
   ws.receive(JSON.stringify({ topic: "say", data: { text: "hi" } }));
   ws.receive(new Uint8Array([1, 2, 3]));
   ws.receive("not json");
   await endOfTick();
-  assert.deepEqual(log.messages, [{ topic: "say", data: { text: "hi" } }]);
-  assert.equal(log.binaries.length, 1);
-  assert.ok(log.binaries[0] instanceof Uint8Array);
-  assert.deepEqual([...log.binaries[0]], [1, 2, 3]);
+  assert.deepEqual(messages, [{ topic: "say", data: { text: "hi" } }]);
+  assert.equal(binaries.length, 1);
+  assert.ok(binaries[0] instanceof Uint8Array);
+  assert.deepEqual([...binaries[0]], [1, 2, 3]);
   // The malformed envelope got the "$error" reply through Bun's send.
   assert.equal(ws.envelopes().at(-1)?.topic, "$error");
   assert.equal(session.stats.messagesReceived, 3);
@@ -88,7 +42,7 @@ Deno.test("bunAdapter() websocket.message routes text to onMessage and bytes to 
 });
 
 Deno.test("bunAdapter() queues above the high-water mark and flushes in order on drain", async () => {
-  const { connect } = setup({ highWaterMark: 100 });
+  const { connect } = setupBun({ highWaterMark: 100 });
   const { ws, session } = await connect();
   assert.equal(session.send("n", 0), "sent");
   await endOfTick();
@@ -106,7 +60,7 @@ Deno.test("bunAdapter() queues above the high-water mark and flushes in order on
 });
 
 Deno.test("bunAdapter() drain flushes only while Bun is under the high-water mark", async () => {
-  const { connect } = setup({ highWaterMark: 100 });
+  const { connect } = setupBun({ highWaterMark: 100 });
   const { ws, session } = await connect();
   ws.buffered = 150;
   for (let i = 0; i < 5; i++) assert.equal(session.send("n", i), "queued");
@@ -124,7 +78,7 @@ Deno.test("bunAdapter() drain flushes only while Bun is under the high-water mar
 });
 
 Deno.test("bunAdapter() never lets Bun drop a frame the session sends", async () => {
-  const { connect } = setup({ highWaterMark: 1000 });
+  const { connect } = setupBun({ highWaterMark: 1000 });
   const { ws, session } = await connect();
   // Just under the mark: the session still writes, and Bun must not drop it
   // even though this frame takes its buffer past backpressureLimit.
@@ -138,7 +92,7 @@ Deno.test("bunAdapter() never lets Bun drop a frame the session sends", async ()
 });
 
 Deno.test("bunAdapter() counts an empty binary message as sent, not dropped", async () => {
-  const { connect } = setup();
+  const { connect } = setupBun();
   const { ws, session } = await connect();
   assert.equal(session.sendBinary(new Uint8Array(0)), "sent");
   await endOfTick();
@@ -148,15 +102,14 @@ Deno.test("bunAdapter() counts an empty binary message as sent, not dropped", as
 });
 
 Deno.test("bunAdapter() counts a send to a socket Bun already closed as a drop", async () => {
-  const dropped: string[] = [];
-  const { connect } = setup({ onDrop: (_s, drop) => void dropped.push(drop.reason) });
+  const { connect, drops } = setupBun();
   const { ws, session } = await connect();
   ws.readyState = 3; // closed, but the close handler has not run yet
   // Accepted for this tick's corked write, which Bun then refuses: counted.
   assert.equal(session.sendBinary(new Uint8Array(0)), "sent");
   assert.equal(session.send("late", 1), "sent");
   await endOfTick();
-  assert.deepEqual(dropped, ["runtime"]);
+  assert.deepEqual(drops.map((drop) => drop.reason), ["runtime"]);
   assert.equal(session.stats.messagesDropped, 2);
   assert.equal(session.stats.messagesSent, 0);
 });
@@ -188,12 +141,12 @@ Deno.test("bunAdapter() websocket.close maps Bun's codes and reasons to close ca
   ];
   for (const [name, code, reason, expected] of cases) {
     await t.step(name, async () => {
-      const { server, connect, log } = setup();
+      const { server, connect, closes } = setupBun();
       const { ws, session } = await connect();
       session.rooms.join("lobby");
       ws.closedBy(code, reason);
-      assert.equal(log.closes.length, 1);
-      const cause = log.closes[0];
+      assert.equal(closes.length, 1);
+      const cause = closes[0];
       assert.equal(cause.kind, expected.kind);
       assert.equal(cause.code, expected.code);
       assert.equal(cause.reason, expected.reason);
@@ -207,7 +160,7 @@ Deno.test("bunAdapter() websocket.close maps Bun's codes and reasons to close ca
 });
 
 Deno.test("bunAdapter() session.close() resolves at once because Bun closes synchronously", async () => {
-  const { server, connect, log } = setup();
+  const { server, connect, closes } = setupBun();
   const { ws, session } = await connect();
   const cause = await session.close(4000, "done");
   assert.deepEqual(ws.closeCalls, [[4000, "done"]]);
@@ -215,33 +168,33 @@ Deno.test("bunAdapter() session.close() resolves at once because Bun closes sync
   assert.equal(cause.code, 4000);
   assert.equal(cause.reason, "done");
   assert.equal(cause.forced, undefined);
-  assert.equal(log.closes.length, 1);
+  assert.equal(closes.length, 1);
   assert.equal(server.sessions.size, 0);
 });
 
 Deno.test("bunAdapter() releases a session that onConnect closes", async () => {
-  const { server, adapter, bun, log } = setup({
+  const { server, adapter, bun, closes, connects, messages } = setupBun({
     onConnect(session) {
-      log.connects.push(session);
+      connects.push(session);
       session.close(4003, "not today");
     },
   });
-  assert.equal(await adapter.fetch(wsRequest(), bun), undefined);
+  assert.equal(await adapter.fetch(bunRequest(), bun), undefined);
   const ws = bun.sockets[0];
   assert.deepEqual(ws.closeCalls, [[4003, "not today"]]);
-  assert.equal(log.closes.length, 1);
-  assert.equal(log.closes[0].kind, "server");
-  assert.equal(log.closes[0].forced, undefined);
+  assert.equal(closes.length, 1);
+  assert.equal(closes[0].kind, "server");
+  assert.equal(closes[0].forced, undefined);
   assert.equal(server.sessions.size, 0);
-  assert.equal(log.connects[0].state, "closed");
+  assert.equal(connects[0].state, "closed");
   // Bun may still deliver events for the closed socket; they are ignored.
   ws.receive("{}");
   ws.drain();
-  assert.equal(log.messages.length, 0);
+  assert.equal(messages.length, 0);
 });
 
 Deno.test("bunAdapter() server.shutdown() closes every Bun socket with 1001 and resolves", async () => {
-  const { server, adapter, bun, connect, log } = setup();
+  const { server, adapter, bun, connect, closes } = setupBun();
   const a = await connect("?user=a");
   const b = await connect("?user=b");
   a.session.rooms.join("lobby");
@@ -252,30 +205,30 @@ Deno.test("bunAdapter() server.shutdown() closes every Bun socket with 1001 and 
     assert.deepEqual(ws.closeCalls, [[1001, "Server shutting down"]]);
     assert.equal(ws.readyState, 3);
   }
-  assert.deepEqual(log.closes.map((c) => [c.kind, c.code, c.forced]), [
+  assert.deepEqual(closes.map((c) => [c.kind, c.code, c.forced]), [
     ["shutdown", 1001, undefined],
     ["shutdown", 1001, undefined],
   ]);
   assert.equal(server.sessions.size, 0);
   assert.equal(server.rooms.size, 0);
   // New upgrades are refused, before Bun is asked.
-  const response = (await adapter.fetch(wsRequest(), bun))!;
+  const response = (await adapter.fetch(bunRequest(), bun))!;
   assert.equal(response.status, 503);
   await response.body?.cancel();
   assert.equal(bun.upgrades.length, 2);
 });
 
 Deno.test("bunAdapter() closes a socket that opens while the server shuts down", async () => {
-  const { server, adapter, bun, log } = setup();
+  const { server, adapter, bun, closes, connects } = setupBun();
   let shutdown: Promise<void> | undefined;
   bun.beforeOpen = () => {
     shutdown = server.shutdown(); // begins between the handshake and Bun's open
   };
-  assert.equal(await adapter.fetch(wsRequest(), bun), undefined);
+  assert.equal(await adapter.fetch(bunRequest(), bun), undefined);
   await shutdown;
   assert.deepEqual(bun.sockets[0].closeCalls, [[1001, "Server shutting down"]]);
-  assert.equal(log.connects.length, 0);
-  assert.deepEqual(log.closes.map((c) => [c.kind, c.code, c.forced]), [[
+  assert.equal(connects.length, 0);
+  assert.deepEqual(closes.map((c) => [c.kind, c.code, c.forced]), [[
     "shutdown",
     1001,
     undefined,

@@ -7,28 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { CloseCode } from "../src/close_codes.ts";
-import type { ServerOptions } from "../src/options.ts";
-import { Server } from "../src/server.ts";
-import type { CloseCause, Session } from "../src/session.ts";
 import type { EventMap } from "../src/topics.ts";
-import { FakeTimers, type Opened, openSession, type OpenSessionOptions } from "./_fake_socket.ts";
-
-type AnySession = Session<undefined, EventMap, EventMap>;
-
-/** A server on fake timers that records closes and errors; `open` opens a session on it. */
-function setup(options: ServerOptions<undefined, EventMap, EventMap> = {}) {
-  const timers = new FakeTimers();
-  const closes: CloseCause[] = [];
-  const errors: unknown[] = [];
-  const server = new Server<undefined, EventMap, EventMap>({
-    timers,
-    onClose: (_, cause) => void closes.push(cause),
-    onError: (error) => void errors.push(error),
-    ...options,
-  });
-  const open = (o: OpenSessionOptions = {}) => openSession(server, o);
-  return { server, timers, closes, errors, open };
-}
+import { type Opened, setup } from "./_fake_socket.ts";
 
 /** The rooms of a session that was in none. */
 const NO_ROOMS = new Set<string>();
@@ -227,7 +207,7 @@ Deno.test("A socket whose close() throws is released at once, forced", async () 
   const cause = await session.close(4000, "bye");
   assert.equal(cause.forced, true);
   assert.equal(cause.kind, "server");
-  assert.deepEqual(errors, [failure]);
+  assert.deepEqual(errors.map((e) => e.error), [failure]);
   assert.equal(closes.length, 1);
 });
 
@@ -304,16 +284,14 @@ Deno.test("A shutdown closes open sessions with 1001, keeps a closing one's caus
 
 Deno.test("A throwing onMessage goes to onError and the session stays open", async () => {
   const boom = new Error("boom");
-  const seen: [unknown, AnySession | undefined][] = [];
-  const { open } = setup({
+  const { open, errors } = setup({
     onMessage() {
       throw boom;
     },
-    onError: (error, session) => void seen.push([error, session]),
   });
   const { connection, session } = await open();
   connection.message('{"topic":"x"}');
-  assert.deepEqual(seen, [[boom, session]]);
+  assert.deepEqual(errors.map((e) => [e.error, e.session]), [[boom, session]]);
   assert.equal(session.state, "open");
   assert.equal(session.send("still", "here"), "sent");
 });
@@ -341,8 +319,7 @@ Deno.test("A rejecting onMessage or onBinary goes to onError and the session sta
 });
 
 Deno.test("A throwing onConnect, onDrop or onClose goes to onError", async () => {
-  const errors: unknown[] = [];
-  const { open } = setup({
+  const { open, errors } = setup({
     highWaterMark: 1,
     maxQueueMessages: 1,
     overflow: "drop-newest",
@@ -355,12 +332,16 @@ Deno.test("A throwing onConnect, onDrop or onClose goes to onError", async () =>
     onClose() {
       throw new Error("close");
     },
-    onError: (error) => void errors.push((error as Error).message),
   });
   const { session, socket } = await open({ closeReport: "sync" });
   socket.bufferedAmount = 1;
   session.send("t", 1);
   assert.equal(session.send("t", 2), "dropped");
   session.close();
-  assert.deepEqual(errors, ["connect", "drop", "drop", "close"]);
+  assert.deepEqual(errors.map((e) => (e.error as Error).message), [
+    "connect",
+    "drop",
+    "drop",
+    "close",
+  ]);
 });

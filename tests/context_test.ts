@@ -6,64 +6,22 @@
  */
 import assert from "node:assert/strict";
 import { HttpError } from "../src/errors.ts";
-import type { Refusal, ServeInfo, ServerOptions } from "../src/options.ts";
-import { Server } from "../src/server.ts";
-import type { EventMap } from "../src/topics.ts";
-import { FakeTimers, fakeUpgrade, openSession, upgradeRequest } from "./_fake_socket.ts";
-
-type Options<Ctx> = ServerOptions<Ctx, EventMap, EventMap>;
-
-/** What `Deno.serve` passes: a client with an address, the default client key. */
-const CLIENT: ServeInfo = { remoteAddr: { hostname: "10.0.0.1" } };
-
-/** One call of `onError`. */
-interface Reported {
-  readonly error: unknown;
-  readonly session: unknown;
-  readonly request: Request | undefined;
-}
-
-/**
- * A server with a fake upgrade and fake timers; `onError` calls land in
- * `errors`, `onRefuse` calls in `refusals`.
- */
-function setup<Ctx = undefined>(options: Options<Ctx> = {}) {
-  const timers = new FakeTimers();
-  const fake = fakeUpgrade();
-  const errors: Reported[] = [];
-  const refusals: [Request, Refusal][] = [];
-  const server = new Server<Ctx, EventMap, EventMap>({
-    timers,
-    upgrade: fake.upgrade,
-    onError: (error, session, request) => void errors.push({ error, session, request }),
-    onRefuse: (request, refusal) => void refusals.push([request, refusal]),
-    ...options,
-  });
-  /** Sends a request through `fetch` from `info` and returns the response's status. */
-  const status = async (request = upgradeRequest(), info = CLIENT) => {
-    const response = await server.fetch(request, info);
-    await response.body?.cancel();
-    return response.status;
-  };
-  return { server, timers, calls: fake.calls, errors, refusals, status };
-}
+import { CLIENT, openSession, setup, upgradeRequest } from "./_fake_socket.ts";
 
 // ---------------------------------------------------------------- the context factory
 
 Deno.test("A context factory throwing HttpError(403) gives 403 and no session", async () => {
-  let connected = 0;
-  const { server, calls, errors } = setup({
+  const { server, calls, errors, connects } = setup({
     context() {
       throw new HttpError(403, "Unknown token");
     },
-    onConnect: () => void connected++,
   });
   const response = await server.fetch(upgradeRequest(), CLIENT);
   assert.equal(response.status, 403);
   assert.equal(await response.text(), "Unknown token");
   assert.equal(calls.length, 0, "no upgrade");
   assert.equal(server.sessions.size, 0);
-  assert.equal(connected, 0);
+  assert.equal(connects.length, 0);
   assert.equal(server.stats.rejected, 1);
   assert.equal(server.stats.opened, 0);
   assert.deepEqual(errors, [], "a refusal is no error");

@@ -5,48 +5,7 @@
  * Deno's close codes and reasons, and an upgrade that throws.
  */
 import assert from "node:assert/strict";
-import type { Refusal, ServerOptions } from "../src/options.ts";
-import { Server } from "../src/server.ts";
-import type { CloseCause } from "../src/session.ts";
-import type { EventMap } from "../src/topics.ts";
-import { FakeTimers, fakeUpgrade, upgradeRequest } from "./_fake_socket.ts";
-
-type Options<Ctx> = ServerOptions<Ctx, EventMap, EventMap>;
-
-/** What `Deno.serve` passes: a client with an address. */
-const CLIENT = { remoteAddr: { hostname: "10.0.0.1" } };
-
-/**
- * A server with a fake upgrade and fake timers; `onError`, `onRefuse` and
- * `onClose` calls land in `errors`, `refusals` and `closes`.
- */
-function setup<Ctx = undefined>(options: Options<Ctx> = {}) {
-  const timers = new FakeTimers();
-  const fake = fakeUpgrade();
-  const errors: [unknown, unknown, Request | undefined][] = [];
-  const refusals: [Request, Refusal][] = [];
-  const closes: CloseCause[] = [];
-  const server = new Server<Ctx, EventMap, EventMap>({
-    timers,
-    upgrade: fake.upgrade,
-    onError: (error, session, request) => void errors.push([error, session, request]),
-    onRefuse: (request, refusal) => void refusals.push([request, refusal]),
-    onClose: (_, cause) => void closes.push(cause),
-    ...options,
-  });
-  /** Upgrades through `fetch` and fires `open`; returns the fake socket and the session. */
-  const connect = async (request = upgradeRequest()) => {
-    const response = await server.fetch(request, CLIENT);
-    assert.equal(response.status, 101);
-    const socket = fake.calls.at(-1)!.socket;
-    const before = new Set(server.sessions.values());
-    socket.fireOpen();
-    const session = [...server.sessions.values()].find((s) => !before.has(s))!;
-    assert.ok(session, "a session opened");
-    return { socket, session, response };
-  };
-  return { server, timers, calls: fake.calls, errors, refusals, closes, connect };
-}
+import { CLIENT, setup, upgradeRequest } from "./_fake_socket.ts";
 
 // ---------------------------------------------------------------- plain requests
 
@@ -85,10 +44,8 @@ Deno.test("Server.fetch() treats the upgrade header case-insensitively", async (
 // ---------------------------------------------------------------- the socket's events
 
 Deno.test("Server.fetch() answers an accepted upgrade with the upgrade's 101 and opens the session on open", async () => {
-  const connected: unknown[] = [];
-  const { server, calls } = setup({
+  const { server, calls, connects } = setup({
     context: (request) => ({ path: new URL(request.url).pathname }),
-    onConnect: (session) => void connected.push(session.ctx),
     idleTimeout: 12,
   });
   const request = upgradeRequest("http://127.0.0.1/room");
@@ -105,7 +62,7 @@ Deno.test("Server.fetch() answers an accepted upgrade with the upgrade's 101 and
   assert.equal(server.stats.handshakes, 0);
   const session = [...server.sessions.values()][0];
   assert.deepEqual(session.ctx, { path: "/room" });
-  assert.deepEqual(connected, [{ path: "/room" }]);
+  assert.deepEqual(connects.map((s) => s.ctx), [{ path: "/room" }]);
   assert.equal(server.sessions.get(session.id), session);
   session.close();
   socket.fireClose(1000);
@@ -113,12 +70,7 @@ Deno.test("Server.fetch() answers an accepted upgrade with the upgrade's 101 and
 });
 
 Deno.test("A WebSocket's messages reach the session and the session's sends reach the WebSocket", async () => {
-  const messages: unknown[] = [];
-  const binaries: Uint8Array[] = [];
-  const { connect } = setup({
-    onMessage: (_, message) => void messages.push(message),
-    onBinary: (_, data) => void binaries.push(data),
-  });
+  const { connect, messages, binaries } = setup();
   const { socket, session } = await connect();
   socket.fireMessage('{"topic":"hi","data":1}');
   socket.fireMessage(new Uint8Array([1, 2]).buffer);
@@ -204,7 +156,7 @@ Deno.test("Server.fetch() answers 400 when the upgrade throws, and reports it to
   assert.match(await response.text(), /sec-websocket-key/);
   assert.equal(server.sessions.size, 0);
   assert.equal(server.stats.rejected, 1);
-  assert.deepEqual(errors, [[failure, undefined, request]]);
+  assert.deepEqual(errors, [{ error: failure, session: undefined, request }]);
   assert.deepEqual(refusals, [[request, {
     status: 400,
     reason: "upgrade-failed",

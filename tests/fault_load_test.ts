@@ -578,6 +578,8 @@ async function shutdownForced(fx: Fixture): Promise<void> {
     `/ctl/shutdown?timeout=${GRACE_MS}`,
   ).finally(() => resolvedAt = performance.now() - t0);
   try {
+    // The shutdown has begun once a client hears its close: the gate is closed by then.
+    await Promise.race(clients.map((c) => c.closed));
     const refused = await tryUpgrade(fx.ws("shutdown-big", "user=late"));
     const refusedAt = performance.now() - t0;
     assert.equal(refused.status, 503);

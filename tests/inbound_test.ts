@@ -6,35 +6,8 @@
 import assert from "node:assert/strict";
 import { CloseCode } from "../src/close_codes.ts";
 import { EnvelopeError } from "../src/errors.ts";
-import type { ServerOptions } from "../src/options.ts";
 import { ERROR_TOPIC } from "../src/protocol.ts";
-import { Server } from "../src/server.ts";
-import type { CloseCause } from "../src/session.ts";
-import type { EventMap, Message } from "../src/topics.ts";
-import { FakeTimers, openSession, type OpenSessionOptions } from "./_fake_socket.ts";
-
-/** A server on fake timers that records what its inbound hooks see; `open` opens a session. */
-function setup(options: ServerOptions<undefined, EventMap, EventMap> = {}) {
-  const timers = new FakeTimers();
-  const messages: Message<EventMap>[] = [];
-  const binaries: Uint8Array[] = [];
-  const invalid: EnvelopeError[] = [];
-  const rejected: string[] = [];
-  const errors: unknown[] = [];
-  const closes: CloseCause[] = [];
-  const server = new Server<undefined, EventMap, EventMap>({
-    timers,
-    onMessage: (_, message) => void messages.push(message),
-    onBinary: (_, data) => void binaries.push(data),
-    onInvalidMessage: (_, error) => void invalid.push(error),
-    onRejectedMessage: (_, reason) => void rejected.push(reason),
-    onError: (error) => void errors.push(error),
-    onClose: (_, cause) => void closes.push(cause),
-    ...options,
-  });
-  const open = (o: OpenSessionOptions = {}) => openSession(server, o);
-  return { server, timers, messages, binaries, invalid, rejected, errors, closes, open };
-}
+import { setup } from "./_fake_socket.ts";
 
 /** A text envelope of exactly `bytes` UTF-8 bytes, padded with `pad` characters. */
 function envelopeOfBytes(bytes: number, pad = "x"): string {
@@ -324,7 +297,7 @@ Deno.test("Async handlers run one at a time per session, in arrival order", asyn
   await gates[2].promise;
   await Promise.resolve();
   assert.deepEqual(started, [0, 1, 2, 3]);
-  assert.deepEqual(errors.map((e) => (e as Error).message), ["handler failed"]);
+  assert.deepEqual(errors.map((e) => (e.error as Error).message), ["handler failed"]);
   gates[3].resolve();
 });
 

@@ -8,28 +8,8 @@
 import assert from "node:assert/strict";
 import type { ServerOptions } from "../src/options.ts";
 import { BATCH_PROTOCOL, decodeFrame } from "../src/protocol.ts";
-import { Server } from "../src/server.ts";
-import type { DropInfo } from "../src/session.ts";
 import type { EventMap } from "../src/topics.ts";
-import {
-  endOfTick,
-  FakeSocket,
-  FakeTimers,
-  openSession,
-  type OpenSessionOptions,
-} from "./_fake_socket.ts";
-
-/** A server on fake timers that records drops; `open` opens a session on it. */
-function setup(options: ServerOptions<undefined, EventMap, EventMap> = {}) {
-  const drops: DropInfo[] = [];
-  const server = new Server<undefined, EventMap, EventMap>({
-    timers: new FakeTimers(),
-    onDrop: (_, drop) => void drops.push(drop),
-    ...options,
-  });
-  const open = (o: OpenSessionOptions = {}) => openSession(server, o);
-  return { server, drops, open };
-}
+import { endOfTick, FakeSocket, setup } from "./_fake_socket.ts";
 
 /** Every envelope's data the socket got, batch frames unpacked, in order. */
 function envelopes(socket: FakeSocket): unknown[] {

@@ -8,28 +8,8 @@
 import assert from "node:assert/strict";
 import { CloseCode } from "../src/close_codes.ts";
 import { QueueFullError } from "../src/errors.ts";
-import type { ServerOptions } from "../src/options.ts";
-import { Server } from "../src/server.ts";
-import type { CloseCause, DropInfo } from "../src/session.ts";
-import type { EventMap } from "../src/topics.ts";
-import { envelopeBytes, FakeTimers, openSession, type OpenSessionOptions } from "./_fake_socket.ts";
-
-/** A server on fake timers that records drops, errors and closes; `open` opens a session. */
-function setup(options: ServerOptions<undefined, EventMap, EventMap> = {}) {
-  const timers = new FakeTimers();
-  const drops: DropInfo[] = [];
-  const errors: unknown[] = [];
-  const closes: CloseCause[] = [];
-  const server = new Server<undefined, EventMap, EventMap>({
-    timers,
-    onDrop: (_, drop) => void drops.push(drop),
-    onError: (error) => void errors.push(error),
-    onClose: (_, cause) => void closes.push(cause),
-    ...options,
-  });
-  const open = (o: OpenSessionOptions = {}) => openSession(server, o);
-  return { server, timers, drops, errors, closes, open };
-}
+import type { DropInfo } from "../src/session.ts";
+import { envelopeBytes, setup } from "./_fake_socket.ts";
 
 function sum(drops: DropInfo[], key: "messages" | "bytes" = "messages"): number {
   return drops.reduce((total, drop) => total + drop[key], 0);

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import { SessionClosedError } from "../src/errors.ts";
 import { RoomIndex } from "../src/rooms.ts";
-import type { ServerOptions } from "../src/options.ts";
-import { Server } from "../src/server.ts";
-import type { EventMap } from "../src/topics.ts";
-import { FakeSocket, FakeTimers, openSession } from "./_fake_socket.ts";
+import { FakeSocket, openSession, setup } from "./_fake_socket.ts";
 
 function members<M>(index: RoomIndex<M>, room: string): M[] {
   return [...(index.get(room) ?? [])];
@@ -46,13 +43,6 @@ Deno.test("RoomIndex treats __proto__ and constructor as ordinary names", () => 
   index.delete("__proto__", "x");
   assert.equal(index.get("__proto__"), undefined);
 });
-
-/** A server on fake timers. */
-function setup(options: ServerOptions<undefined, EventMap, EventMap> = {}) {
-  const timers = new FakeTimers();
-  const server = new Server({ timers, ...options });
-  return { server, timers };
-}
 
 Deno.test("SessionRooms.join() is idempotent: true, then false", async () => {
   const { server } = setup();
@@ -180,8 +170,9 @@ Deno.test("A closing session leaves every room at once, before onClose", async (
 });
 
 Deno.test("The close cause holds the rooms a closed session was in, for onClose", async () => {
-  const seen: string[][] = [];
-  const { server } = setup({ onClose: (_, cause) => void seen.push([...cause.rooms].sort()) });
+  const { server, closes } = setup();
+  /** The rooms of each closed session, sorted. */
+  const seen = () => closes.map((cause) => [...cause.rooms].sort());
   const { session, socket } = await openSession(server, { closeReport: "manual" });
   session.rooms.join("a");
   session.rooms.join("b");
@@ -192,11 +183,11 @@ Deno.test("The close cause holds the rooms a closed session was in, for onClose"
   assert.deepEqual([...session.closeCause!.rooms].sort(), ["a", "c"], "set at the close decision");
   assert.equal(session.rooms.current.size, 0);
   socket.completeClose();
-  assert.deepEqual(seen, [["a", "c"]]);
+  assert.deepEqual(seen(), [["a", "c"]]);
   assert.equal(server.rooms.size, 0);
   const quiet = (await openSession(server, { closeReport: "sync" })).session;
   quiet.close();
-  assert.deepEqual(seen[1], [], "a session in no rooms left none");
+  assert.deepEqual(seen()[1], [], "a session in no rooms left none");
 });
 
 Deno.test("A session closed by the client leaves every room", async () => {

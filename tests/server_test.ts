@@ -9,38 +9,9 @@ import { Handshake } from "../src/gate.ts";
 import type { ServerOptions, Timers } from "../src/options.ts";
 import { Server } from "../src/server.ts";
 import type { EventMap } from "../src/topics.ts";
-import {
-  FakeSocket,
-  FakeTimers,
-  fakeUpgrade,
-  openSession,
-  upgradeRequest,
-} from "./_fake_socket.ts";
+import { CLIENT, FakeSocket, openSession, setup, upgradeRequest } from "./_fake_socket.ts";
 
 type Options<Ctx> = ServerOptions<Ctx, EventMap, EventMap>;
-
-/** What `Deno.serve` passes: a client with an address, so the per-client cap applies. */
-const CLIENT = { remoteAddr: { hostname: "10.0.0.1" } };
-
-/** A server with a fake upgrade and fake timers; hook failures land in `errors`. */
-function setup<Ctx = undefined>(options: Options<Ctx> = {}) {
-  const timers = new FakeTimers();
-  const fake = fakeUpgrade();
-  const errors: unknown[] = [];
-  const server = new Server<Ctx, EventMap, EventMap>({
-    timers,
-    upgrade: fake.upgrade,
-    onError: (error) => void errors.push(error),
-    ...options,
-  });
-  /** Runs the gate on an upgrade request and returns the handshake it accepted. */
-  const accept = async (on = server) => {
-    const handshake = await on.handshake(upgradeRequest(), CLIENT);
-    assert.ok(handshake instanceof Handshake, "the gate accepted the request");
-    return handshake;
-  };
-  return { server, timers, calls: fake.calls, errors, accept };
-}
 
 /** Data whose `toJSON` counts how often it was serialized. */
 function counted<T>(value: T) {

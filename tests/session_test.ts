@@ -5,37 +5,8 @@
  * `state`, `closed`, `closeCause`, and the `stats` snapshot.
  */
 import assert from "node:assert/strict";
-import type { ServerOptions } from "../src/options.ts";
-import { Server } from "../src/server.ts";
-import type { CloseCause } from "../src/session.ts";
-import type { EventMap } from "../src/topics.ts";
 import { utf8Length } from "../src/utf8.ts";
-import {
-  envelopeBytes,
-  FakeTimers,
-  fakeUpgrade,
-  openSession,
-  type OpenSessionOptions,
-  upgradeRequest,
-} from "./_fake_socket.ts";
-
-/**
- * A server on fake timers that records closes; `open` opens a session on a
- * fake socket, and `fetch` upgrades through a fake Deno upgrade (`calls`).
- */
-function setup<Ctx = undefined>(options: ServerOptions<Ctx, EventMap, EventMap> = {}) {
-  const timers = new FakeTimers();
-  const fake = fakeUpgrade();
-  const closes: CloseCause[] = [];
-  const server = new Server<Ctx, EventMap, EventMap>({
-    timers,
-    upgrade: fake.upgrade,
-    onClose: (_, cause) => void closes.push(cause),
-    ...options,
-  });
-  const open = (o: OpenSessionOptions = {}) => openSession(server, o);
-  return { server, timers, closes, open, calls: fake.calls };
-}
+import { envelopeBytes, setup, upgradeRequest } from "./_fake_socket.ts";
 
 // ---------------------------------------------------------------- id and ctx
 
@@ -160,12 +131,8 @@ Deno.test('Session.close("Kicked out") closes with 1000 and that reason', async 
 });
 
 Deno.test('Session.close("Kicked out") reaches the runtime\'s WebSocket as 1000 and that reason', async () => {
-  const { server, calls, closes } = setup();
-  const response = await server.fetch(upgradeRequest(), { remoteAddr: { hostname: "10.0.0.1" } });
-  assert.equal(response.status, 101);
-  const ws = calls[0].socket;
-  ws.fireOpen();
-  const [session] = server.sessions.values();
+  const { connect, closes } = setup();
+  const { socket: ws, session } = await connect(); // asserts the 101
   const closing = session.close("Kicked out");
   assert.deepEqual(ws.closes, [{ code: 1000, reason: "Kicked out" }]);
   ws.fireClose(1000, "Kicked out");

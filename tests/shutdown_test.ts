@@ -4,42 +4,14 @@
  * 503, and the promise resolves once all are closed or the timeout passed.
  */
 import assert from "node:assert/strict";
-import { Handshake } from "../src/gate.ts";
-import type { ServerOptions } from "../src/options.ts";
-import { Server } from "../src/server.ts";
-import type { CloseCause } from "../src/session.ts";
-import type { EventMap } from "../src/topics.ts";
 import {
+  CLIENT,
   endOfTick,
   FakeSocket,
-  FakeTimers,
-  fakeUpgrade,
   openSession,
+  setup,
   upgradeRequest,
 } from "./_fake_socket.ts";
-
-/** What `Deno.serve` passes: a client with an address. */
-const CLIENT = { remoteAddr: { hostname: "10.0.0.1" } };
-
-/** A server with a fake upgrade and fake timers; its closes land in `closes`. */
-function setup<Ctx = undefined>(options: ServerOptions<Ctx, EventMap, EventMap> = {}) {
-  const timers = new FakeTimers();
-  const fake = fakeUpgrade();
-  const closes: CloseCause[] = [];
-  const server = new Server<Ctx, EventMap, EventMap>({
-    timers,
-    upgrade: fake.upgrade,
-    onClose: (_, cause) => void closes.push(cause),
-    ...options,
-  });
-  /** Runs the gate on an upgrade request and returns the handshake it accepted. */
-  const accept = async () => {
-    const handshake = await server.handshake(upgradeRequest(), CLIENT);
-    assert.ok(handshake instanceof Handshake, "the gate accepted the request");
-    return handshake;
-  };
-  return { server, timers, calls: fake.calls, closes, accept };
-}
 
 Deno.test("Server.shutdown() closes every session with 1001 and resolves once all are closed", async () => {
   const { server, timers, closes } = setup();
@@ -104,14 +76,13 @@ Deno.test("Server.shutdown() refuses an upgrade whose context factory finished a
 });
 
 Deno.test("Server.open() during shutdown closes the new session at once with 1001", async () => {
-  let connected = 0;
-  const { server, accept } = setup({ onConnect: () => void connected++ });
+  const { server, accept, connects } = setup();
   const handshake = await accept();
   await server.shutdown();
   const socket = new FakeSocket();
   socket.connection = server.open(socket, handshake);
   assert.deepEqual(socket.closes, [{ code: 1001, reason: "Server shutting down" }]);
-  assert.equal(connected, 0);
+  assert.equal(connects.length, 0);
   socket.completeClose(1001, "Server shutting down");
   assert.equal(server.sessions.size, 0);
 });
