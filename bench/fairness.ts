@@ -394,7 +394,7 @@ async function main(): Promise<number> {
         const summary = run.ok
           ? `p50 ${ms(percentile(rtts, 0.5))} p99 ${ms(percentile(rtts, 0.99))} max ${
             ms(rtts.at(-1) ?? NaN)
-          } cpu ${run.victim?.serverCpu} attacker ${
+          } cpu ${run.victim?.serverCpu} handshake ${run.victim?.connectMs} ms attacker ${
             JSON.stringify({ ...run.attacker, ok: undefined })
           } server ${JSON.stringify(run.server)}`
           : `FAIL: ${run.error}`;

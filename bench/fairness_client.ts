@@ -67,6 +67,8 @@ export interface FairnessSpec {
 /** What the victim prints. */
 export interface VictimResult {
   readonly ok: true;
+  /** How long its handshake took, in milliseconds (not in the window). */
+  readonly connectMs: number;
   /** Each answered round trip, in milliseconds, in order. */
   readonly rtts: number[];
   /** Echoes sent. */
@@ -208,11 +210,21 @@ function _serverCpu(pid: number): number {
 
 // ---------------------------------------------------------------- victim
 
-async function _victim(spec: FairnessSpec): Promise<VictimResult | FailedResult> {
+/**
+ * The victim's run. `progress.phase` says where it stands, for the hard
+ * deadline's message.
+ */
+async function _victim(
+  spec: FairnessSpec,
+  progress: { phase: string },
+): Promise<VictimResult | FailedResult> {
   const seconds = spec.seconds ?? 5;
   const interval = spec.intervalMs ?? 10;
   const replyTimeout = spec.replyTimeoutMs ?? 10_000;
+  const connectStart = performance.now();
   const { conn, leftover } = await connectRaw(_url(spec.port), { noDelay: true });
+  const connectMs = Math.round(performance.now() - connectStart);
+  progress.phase = `measuring (the handshake took ${connectMs} ms)`;
   const writer = new _Writer(conn);
   let waiting: { seq: number; resolve: () => void } | undefined;
   let errors = 0;
@@ -267,6 +279,7 @@ async function _victim(spec: FairnessSpec): Promise<VictimResult | FailedResult>
   if (ended !== undefined) return { ok: false, error: ended };
   return {
     ok: true,
+    connectMs,
     rtts,
     sent,
     lost,
@@ -380,13 +393,14 @@ if (import.meta.main) {
     await _attacker(spec);
   } else if (spec.role === "victim") {
     const hardMs = (spec.seconds ?? 5) * 1000 + (spec.replyTimeoutMs ?? 10_000) + 10_000;
+    const progress = { phase: "connecting" };
     setTimeout(() => {
-      _print({ ok: false, error: `the victim did not finish in ${hardMs} ms` });
+      _print({ ok: false, error: `the victim did not finish in ${hardMs} ms: ${progress.phase}` });
       Deno.exit(1);
     }, hardMs);
     let result: VictimResult | FailedResult;
     try {
-      result = await _victim(spec);
+      result = await _victim(spec, progress);
     } catch (error) {
       result = { ok: false, error: String(error) };
     }
