@@ -7,10 +7,12 @@
  * (`servers/switchboard_<runtime>.ts`, pinned to core 0), then an attacker
  * and a victim, each a process of its own (`fairness_client.ts`, both
  * pinned to core 1: the victim's event loop never runs the attacker's
- * code, and the core they share is mostly idle). The victim makes
- * sequential echo round trips, one every 10 ms for `--seconds`; the
- * attacker starts a second before it and stops after it, reconnecting
- * whenever the server closes it.
+ * code, and the core they share is mostly idle). The victim connects
+ * first, then the attacker; after a second of attack the victim makes
+ * sequential echo round trips, one every 10 ms for `--seconds`, and times
+ * one fresh handshake beside them (a client arriving during the attack).
+ * The attacker reconnects whenever the server closes it, and stops after
+ * the victim's window.
  *
  * The conditions:
  *
@@ -31,7 +33,8 @@
  * Each round runs every runtime and condition once, on fresh servers, the
  * order reversed every other round (A B C, C B A, …). The report pools the
  * victim's round trips of all rounds (p50, p99, max), gives the p99 of each
- * round, and the medians over the rounds of the attacker's rates (frames
+ * round and the fresh handshake's time in each round (`> 10 s`: none
+ * within 10 s), and the medians over the rounds of the attacker's rates (frames
  * written whole; accepted and rejected as the server counted them in
  * `GET /stats`), of its reconnects, and of the server's CPU over the
  * victim's window.
@@ -117,7 +120,7 @@ const CONDITIONS: readonly Condition[] = [
 const RUNTIMES = ["deno", "bun"] as const;
 type Runtime = typeof RUNTIMES[number];
 
-/** How long the attacker runs before the victim starts, in milliseconds. */
+/** How long the attack runs before the victim's window, in milliseconds. */
 const WARMUP_MS = 1000;
 /** The longest wait for one echo, in milliseconds. */
 const REPLY_TIMEOUT_MS = 10_000;
@@ -162,29 +165,35 @@ async function stats(port: number, ms: number): Promise<ServerStats | undefined>
   }
 }
 
-async function runVictim(port: number, serverPid: number, seconds: number): Promise<Run> {
-  const child = spawn(clientCommand({
-    role: "victim",
-    port,
-    serverPid,
-    seconds,
-    intervalMs: 10,
-    replyTimeoutMs: REPLY_TIMEOUT_MS,
-  }));
-  const limit = seconds * 1000 + REPLY_TIMEOUT_MS + 20_000;
-  const status = await timeout(child.process.status, limit, null);
+/** Reads a client's last JSON line once it exited (it has `limitMs` to); kills it if late. */
+async function finished<T>(
+  child: ReturnType<typeof spawn>,
+  who: string,
+  limitMs: number,
+): Promise<T | FailedResult> {
+  const status = await timeout(child.process.status, limitMs, null);
   if (status === null) {
     child.kill();
     await child.wait(0);
-    return { ok: false, error: `the victim did not finish in ${limit} ms` };
+    return { ok: false, error: `the ${who} did not finish in ${limitMs} ms` };
   }
   await timeout(child.drained, 1000, null);
-  const result = lastJson<VictimResult | FailedResult>(child.lines);
-  if (result === undefined) return { ok: false, error: `the victim exited with ${status.code}` };
-  return result.ok ? { ok: true, victim: result } : { ok: false, error: result.error };
+  return lastJson<T | FailedResult>(child.lines.slice(1)) ??
+    { ok: false, error: `the ${who} exited with ${status.code} and no result` };
 }
 
-/** One run: a fresh server, the attacker if any, the victim. */
+/** Waits (15 s at most) for a client's `{"ready":true}`; throws if it did not come. */
+async function ready(child: ReturnType<typeof spawn>, who: string): Promise<void> {
+  const line = await timeout(child.first, 15_000, null);
+  if (line !== '{"ready":true}') {
+    throw new Error(`the ${who} did not connect (got ${JSON.stringify(line)})`);
+  }
+}
+
+/**
+ * One run: a fresh server, the victim connected, the attacker if any, a
+ * second of attack, then the victim's window.
+ */
 async function runOnce(
   runtime: Runtime,
   condition: Condition,
@@ -192,6 +201,7 @@ async function runOnce(
   bun: string | undefined,
 ): Promise<Run> {
   let server: RunningServer | undefined;
+  let victim: ReturnType<typeof spawn> | undefined;
   let attacker: ReturnType<typeof spawn> | undefined;
   try {
     server = await startServer(
@@ -204,6 +214,15 @@ async function runOnce(
       { taskset, bun },
     );
     const before = await stats(server.port, 5000);
+    victim = spawn(clientCommand({
+      role: "victim",
+      port: server.port,
+      serverPid: server.pid,
+      seconds,
+      intervalMs: 10,
+      replyTimeoutMs: REPLY_TIMEOUT_MS,
+    }));
+    await ready(victim, "victim");
     if (condition.attack !== undefined) {
       attacker = spawn(clientCommand({
         role: "attacker",
@@ -213,27 +232,31 @@ async function runOnce(
         maxSeconds: seconds + 60,
         ...condition.attack,
       }));
-      const ready = await timeout(attacker.first, 15_000, null);
-      if (ready !== '{"ready":true}') {
-        return { ok: false, error: `the attacker did not connect (got ${JSON.stringify(ready)})` };
-      }
-      await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
+      await ready(attacker, "attacker");
     }
-    const run = await runVictim(server.port, server.pid, seconds);
-    if (attacker === undefined) return run;
-    await attacker.stop(3000);
-    const attack = lastJson<AttackerResult>(attacker.lines.slice(1));
-    if (attack === undefined) return { ok: false, error: "the attacker printed no counts" };
+    await new Promise((resolve) => setTimeout(resolve, WARMUP_MS));
+    victim.kill("SIGUSR1");
+    const result = await finished<VictimResult>(
+      victim,
+      "victim",
+      seconds * 1000 + REPLY_TIMEOUT_MS + 20_000,
+    );
+    if (!result.ok) return { ok: false, error: result.error };
+    if (attacker === undefined) return { ok: true, victim: result };
+    attacker.kill("SIGTERM");
+    const attack = await finished<AttackerResult>(attacker, "attacker", 5000);
+    if (!attack.ok) return { ok: false, error: attack.error };
     const after = await stats(server.port, 15_000);
-    if (before === undefined || after === undefined || run.victim === undefined) {
-      return { ...run, attacker: attack };
+    if (before === undefined || after === undefined) {
+      return { ok: true, victim: result, attacker: attack };
     }
-    const received = after.messagesReceived - before.messagesReceived - run.victim.sent;
+    const received = after.messagesReceived - before.messagesReceived - result.sent;
     const rejected = after.messagesRejected - before.messagesRejected;
     const unusable = after.tooLargeCloses - before.tooLargeCloses +
       after.invalidMessages - before.invalidMessages;
     return {
-      ...run,
+      ok: true,
+      victim: result,
       attacker: attack,
       server: { received, rejected, accepted: received - rejected - unusable },
     };
@@ -241,6 +264,7 @@ async function runOnce(
     return { ok: false, error: String(error) };
   } finally {
     await attacker?.stop(3000);
+    await victim?.stop(3000);
     await server?.stop();
   }
 }
@@ -294,6 +318,8 @@ function row(runtime: Runtime, condition: Condition, runs: readonly Run[]): stri
     ms(percentile(rtts, 0.99)),
     ms(rtts.at(-1) ?? NaN),
     byRound.join(" · "),
+    victims.map((v) => v.handshakeMs === null ? `> ${ms(REPLY_TIMEOUT_MS)}` : ms(v.handshakeMs))
+      .join(" · "),
     attackerCell((run) => run.attacker?.sent),
     attackerCell((run) => run.server?.accepted),
     attackerCell((run) => run.server?.rejected),
@@ -321,6 +347,7 @@ function report(
     "p99",
     "max",
     "p99 per round",
+    "new handshake per round",
     "attacker sent/s",
     "accepted/s",
     "rejected/s",
@@ -394,7 +421,7 @@ async function main(): Promise<number> {
         const summary = run.ok
           ? `p50 ${ms(percentile(rtts, 0.5))} p99 ${ms(percentile(rtts, 0.99))} max ${
             ms(rtts.at(-1) ?? NaN)
-          } cpu ${run.victim?.serverCpu} handshake ${run.victim?.connectMs} ms attacker ${
+          } cpu ${run.victim?.serverCpu} handshake ${run.victim?.handshakeMs} ms attacker ${
             JSON.stringify({ ...run.attacker, ok: undefined })
           } server ${JSON.stringify(run.server)}`
           : `FAIL: ${run.error}`;

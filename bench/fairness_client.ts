@@ -4,13 +4,17 @@
  * reconnects never run in the victim's event loop, so only the server can
  * delay the victim's echoes, and the core they share is mostly idle).
  *
- * - `victim`: one connection; sequential echo round trips
+ * - `victim`: connects, prints `{"ready":true}`, and waits for `SIGUSR1`
+ *   (the harness sends it once the attack is under way). Then, for
+ *   `seconds`, it makes sequential echo round trips
  *   (`{"topic":"echo","data":{"seq":n}}`), one started every `intervalMs`
- *   (or as soon as the previous one is answered, if later) for `seconds`.
- *   It prints one JSON line: the round-trip times in milliseconds, the
- *   echoes not answered within `replyTimeoutMs`, any `$error` envelope it got,
- *   and the server's CPU over its window (from `/proc/<serverPid>/stat`).
- *   A close or the end of its connection fails the run.
+ *   (or as soon as the previous one is answered, if later), and times one
+ *   fresh handshake on a second connection beside them. It prints one JSON
+ *   line: the round-trip times in milliseconds, the echoes not answered
+ *   within `replyTimeoutMs`, any `$error` envelope it got, the handshake's
+ *   time, and the server's CPU over its window (from
+ *   `/proc/<serverPid>/stat`). A close or the end of its connection fails
+ *   the run.
  * - `attacker`: one connection at a time, writing one ready-made masked text
  *   frame holding a `size`-byte envelope about `perSecond` times a second
  *   (never more than one frame ahead of that pace, and never two writes at
@@ -67,14 +71,17 @@ export interface FairnessSpec {
 /** What the victim prints. */
 export interface VictimResult {
   readonly ok: true;
-  /** How long its handshake took, in milliseconds (not in the window). */
-  readonly connectMs: number;
   /** Each answered round trip, in milliseconds, in order. */
   readonly rtts: number[];
   /** Echoes sent. */
   readonly sent: number;
   /** Echoes not answered within `replyTimeoutMs`. */
   readonly lost: number;
+  /**
+   * How long a second connection's handshake took, started with the window,
+   * in milliseconds; `null` if it took longer than `replyTimeoutMs`.
+   */
+  readonly handshakeMs: number | null;
   /** `$error` envelopes received (the victim's own messages rejected). */
   readonly errors: number;
   /** The server's CPU over the window, in cores; `null` if unknown. */
@@ -211,7 +218,36 @@ function _serverCpu(pid: number): number {
 // ---------------------------------------------------------------- victim
 
 /**
- * The victim's run. `progress.phase` says where it stands, for the hard
+ * Times a fresh handshake, closing its connection as soon as it is open;
+ * `null` if it took longer than `limitMs`.
+ */
+async function _probeHandshake(port: number, limitMs: number): Promise<number | null> {
+  const t0 = performance.now();
+  const upgrade = connectRaw(_url(port), { noDelay: true });
+  upgrade.then(({ conn }) => _close(conn), () => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const done = await Promise.race([
+    upgrade.then(() => true, () => false),
+    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), limitMs)),
+  ]);
+  clearTimeout(timer);
+  return done ? Math.round((performance.now() - t0) * 10) / 10 : null;
+}
+
+/** Resolves on the first `SIGUSR1`. */
+function _startSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const listener = () => {
+      Deno.removeSignalListener("SIGUSR1", listener);
+      resolve();
+    };
+    Deno.addSignalListener("SIGUSR1", listener);
+  });
+}
+
+/**
+ * The victim's run: connects, prints `{"ready":true}`, waits for `SIGUSR1`,
+ * then measures. `progress.phase` says where it stands, for the hard
  * deadline's message.
  */
 async function _victim(
@@ -221,10 +257,8 @@ async function _victim(
   const seconds = spec.seconds ?? 5;
   const interval = spec.intervalMs ?? 10;
   const replyTimeout = spec.replyTimeoutMs ?? 10_000;
-  const connectStart = performance.now();
+  const started = _startSignal();
   const { conn, leftover } = await connectRaw(_url(spec.port), { noDelay: true });
-  const connectMs = Math.round(performance.now() - connectStart);
-  progress.phase = `measuring (the handshake took ${connectMs} ms)`;
   const writer = new _Writer(conn);
   let waiting: { seq: number; resolve: () => void } | undefined;
   let errors = 0;
@@ -248,11 +282,16 @@ async function _victim(
     ended ??= `the victim's connection ended${why ? `: ${why}` : ""}`;
     wake();
   });
+  console.log(JSON.stringify({ ready: true }));
+  progress.phase = "waiting for SIGUSR1";
+  await started;
+  progress.phase = "measuring";
   const rtts: number[] = [];
   let lost = 0;
   let sent = 0;
   const cpu0 = _serverCpu(spec.serverPid ?? 0);
   const start = performance.now();
+  const probe = _probeHandshake(spec.port, replyTimeout);
   for (let seq = 0; seq < _MAX_COUNT && ended === undefined; seq++) {
     const now = performance.now();
     if (now - start >= seconds * 1000) break;
@@ -275,15 +314,17 @@ async function _victim(
   }
   const wall = (performance.now() - start) / 1000;
   const cpu = _serverCpu(spec.serverPid ?? 0) - cpu0;
+  progress.phase = "waiting for the handshake probe";
+  const handshakeMs = await probe;
   _close(conn);
   if (ended !== undefined) return { ok: false, error: ended };
   return {
     ok: true,
-    connectMs,
     rtts,
     sent,
     lost,
     errors,
+    handshakeMs,
     serverCpu: Number.isFinite(cpu) ? Math.round((cpu / wall) * 1000) / 1000 : null,
     wallSeconds: Math.round(wall * 1000) / 1000,
   };
@@ -392,7 +433,7 @@ if (import.meta.main) {
   if (spec.role === "attacker") {
     await _attacker(spec);
   } else if (spec.role === "victim") {
-    const hardMs = (spec.seconds ?? 5) * 1000 + (spec.replyTimeoutMs ?? 10_000) + 10_000;
+    const hardMs = (spec.seconds ?? 5) * 1000 + (spec.replyTimeoutMs ?? 10_000) + 60_000;
     const progress = { phase: "connecting" };
     setTimeout(() => {
       _print({ ok: false, error: `the victim did not finish in ${hardMs} ms: ${progress.phase}` });
