@@ -219,19 +219,18 @@ function _serverCpu(pid: number): number {
 
 /**
  * Times a fresh handshake, closing its connection as soon as it is open;
- * `null` if it took longer than `limitMs`.
+ * `null` if it failed or took longer than `limitMs` (it is abandoned then).
  */
 async function _probeHandshake(port: number, limitMs: number): Promise<number | null> {
   const t0 = performance.now();
-  const upgrade = connectRaw(_url(port), { noDelay: true });
-  upgrade.then(({ conn }) => _close(conn), () => {});
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const done = await Promise.race([
-    upgrade.then(() => true, () => false),
-    new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), limitMs)),
-  ]);
-  clearTimeout(timer);
-  return done ? Math.round((performance.now() - t0) * 10) / 10 : null;
+  const signal = AbortSignal.timeout(limitMs);
+  try {
+    const { conn } = await connectRaw(_url(port), { noDelay: true, signal });
+    _close(conn);
+    return Math.round((performance.now() - t0) * 10) / 10;
+  } catch {
+    return null;
+  }
 }
 
 /** Resolves on the first `SIGUSR1`. */
