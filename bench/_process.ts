@@ -1,9 +1,9 @@
 /**
- * What the two end-to-end harnesses (`load.ts` and `soak.ts`) share: the
- * child processes they start (a server under test from `servers/`, the load
- * client), pinned to a core with `taskset` where it exists and all killed
- * at the end, also on failure or Ctrl-C; their command line; and the
- * Markdown table they print.
+ * What the end-to-end harnesses (`load.ts`, `soak.ts` and `fairness.ts`)
+ * share: the child processes they start (a server under test from
+ * `servers/`, the clients), pinned to a core with `taskset` where it exists
+ * and all killed at the end, also on failure or Ctrl-C; a process's CPU
+ * time; their command line; and the Markdown table they print.
  *
  * @module
  */
@@ -26,6 +26,8 @@ export interface ServerDef {
    * checkout's `mod.ts`.
    */
   readonly root?: string;
+  /** Arguments after the script's path (`--limits=default`, say). */
+  readonly args?: readonly string[];
 }
 
 /** A server under test, started and listening. */
@@ -140,11 +142,19 @@ export async function startServer(
   options: StartServerOptions,
 ): Promise<RunningServer> {
   const script = serverScript(def);
+  const args = def.args ?? [];
   let command;
   if (def.runtime === "deno") {
-    command = [Deno.execPath(), "run", "--allow-net=127.0.0.1", "--v8-flags=--expose-gc", script];
+    command = [
+      Deno.execPath(),
+      "run",
+      "--allow-net=127.0.0.1",
+      "--v8-flags=--expose-gc",
+      script,
+      ...args,
+    ];
   } else if (options.bun) {
-    command = [options.bun, script];
+    command = [options.bun, script, ...args];
   } else {
     throw new Error(`${def.name} runs on Bun, and no Bun executable was given`);
   }
@@ -164,6 +174,26 @@ export async function startServer(
     throw new Error(`${def.name} did not print {"port":N} (got ${JSON.stringify(line)})`);
   }
   return { port, pid: child.process.pid, stop };
+}
+
+/** Clock ticks a second in `/proc/<pid>/stat` (`getconf CLK_TCK` on Linux). */
+const _CLK_TCK = 100;
+
+/**
+ * The CPU time a process has used so far, from `/proc/<pid>/stat` (Linux;
+ * Deno wants `--allow-read` for it).
+ *
+ * @param pid The process.
+ * @returns Seconds in user and in system mode; `NaN`s if unknown.
+ */
+export function cpuSeconds(pid: number): [user: number, system: number] {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return [Number(fields[11]) / _CLK_TCK, Number(fields[12]) / _CLK_TCK];
+  } catch {
+    return [NaN, NaN];
+  }
 }
 
 /**

@@ -22,6 +22,7 @@
  */
 import process from "node:process";
 import { pool } from "../tests/_pool.ts";
+import { cpuSeconds } from "./_process.ts";
 import { FrameParser, maskFrame, type RawUpgrade, upgradeRaw, writeAll } from "../tests/_raw_ws.ts";
 import { fetchMem, type MemReport, TICK_PREFIX, tickPad, TOKEN } from "./servers/_behaviour.ts";
 
@@ -65,7 +66,6 @@ export interface ClientSpec {
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
 const _PREFIX = _encoder.encode(TICK_PREFIX);
-const _CLK_TCK = 100;
 
 let _phase = "start";
 let _exiting = false;
@@ -214,22 +214,11 @@ async function _waitMembers(port: number, members: number): Promise<void> {
   }
 }
 
-/**
- * CPU seconds (user, system) of a process so far: this one from
- * `getrusage`, another from `/proc/<pid>/stat` (Deno wants `-A` for that).
- */
+/** CPU seconds (user, system) of a process so far: this one from `getrusage`. */
 function _cpuSeconds(pid: number | "self"): [number, number] {
-  if (pid === "self") {
-    const { user, system } = process.cpuUsage();
-    return [user / 1e6, system / 1e6];
-  }
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return [Number(fields[11]) / _CLK_TCK, Number(fields[12]) / _CLK_TCK];
-  } catch {
-    return [NaN, NaN];
-  }
+  if (pid !== "self") return cpuSeconds(pid);
+  const { user, system } = process.cpuUsage();
+  return [user / 1e6, system / 1e6];
 }
 
 /** TCP segments sent on this host so far, both directions (`Tcp: OutSegs`). */

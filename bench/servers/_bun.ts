@@ -1,7 +1,7 @@
 /**
  * What the Bun servers under test share: the little of Bun's globals they
- * use (typed here, so that no `bun-types` is needed), how they listen and
- * read memory, and the HTTP side of the two that use `Bun.serve` directly.
+ * use (typed here, so that no `bun-types` is needed), their arguments, how
+ * they listen and read memory, and the HTTP side of the two that use `Bun.serve` directly.
  * Behaviour: see `_behaviour.ts`.
  */
 import { TOKEN } from "./_behaviour.ts";
@@ -29,10 +29,20 @@ declare const Bun: {
   gc(force: boolean): void;
 };
 declare const process: {
+  readonly argv: readonly string[];
   on(signal: string, fn: () => void): void;
   exit(code: number): never;
   memoryUsage(): { rss: number; heapUsed: number };
 };
+
+/**
+ * The script's arguments, after the runtime's path and the script's.
+ *
+ * @returns The arguments.
+ */
+export function argv(): readonly string[] {
+  return process.argv.slice(2);
+}
 
 /**
  * Forces a full GC and reads the process's memory.

@@ -2,11 +2,13 @@
  * switchboard on Bun: `Server` from `mod.ts` served through `bunAdapter`,
  * the same behaviour as `raw_bun.ts` and `native_bun.ts` (see
  * `_behaviour.ts`). Prints `{"port":N}` first; exits on SIGTERM.
+ * `--limits=default` or `--limits=messages` turns defences on (see
+ * `BenchLimits`).
  *
  * `bun bench/servers/switchboard_bun.ts`
  */
 import { bunAdapter } from "../../src/adapters/bun.ts";
-import { memoryAfterGc, serve } from "./_bun.ts";
-import { createBenchServer } from "./_switchboard.ts";
+import { argv, memoryAfterGc, serve } from "./_bun.ts";
+import { createBenchServer, limitsArg } from "./_switchboard.ts";
 
-serve(bunAdapter(createBenchServer(memoryAfterGc)));
+serve(bunAdapter(createBenchServer(memoryAfterGc, { limits: limitsArg(argv()) })));

@@ -1,11 +1,12 @@
 /**
  * switchboard on Deno: `Server` from `mod.ts` with `server.publish`, the
  * same behaviour as `raw_deno.ts` (see `_behaviour.ts`). Prints
- * `{"port":N}` first; exits on SIGTERM.
+ * `{"port":N}` first; exits on SIGTERM. `--limits=default` or
+ * `--limits=messages` turns defences on (see `BenchLimits`).
  *
  * `deno run --allow-net --v8-flags=--expose-gc bench/servers/switchboard_deno.ts`
  */
 import { memoryAfterGc, serve } from "./_deno.ts";
-import { createBenchServer } from "./_switchboard.ts";
+import { createBenchServer, limitsArg } from "./_switchboard.ts";
 
-serve(createBenchServer(memoryAfterGc).fetch);
+serve(createBenchServer(memoryAfterGc, { limits: limitsArg(Deno.args) }).fetch);
