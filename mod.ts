@@ -45,8 +45,9 @@
  * @module
  */
 export { CloseCode } from "./src/close_codes.ts";
+export { type Contract, defineContract, type } from "./src/contract.ts";
 export { EnvelopeError, HttpError, QueueFullError, SessionClosedError } from "./src/errors.ts";
-export type { Refusal, ServerOptions, ShutdownOptions, Timers } from "./src/options.ts";
+export type { Refusal, ServerOptions, ShutdownOptions } from "./src/options.ts";
 export {
   BATCH_PROTOCOL,
   decodeEnvelope,
@@ -55,8 +56,8 @@ export {
   type Envelope,
   ERROR_TOPIC,
 } from "./src/protocol.ts";
-export type { OverflowPolicy } from "./src/send_queue.ts";
 export type { PublishOptions, PublishResult } from "./src/fanout.ts";
+export { RequestError } from "./src/requests.ts";
 export { Server } from "./src/server.ts";
 export {
   type CloseCause,
@@ -66,5 +67,6 @@ export {
   type SessionRooms,
   type SessionStats,
 } from "./src/session.ts";
+export type { StandardSchemaV1 } from "./src/standard_schema.ts";
 export type { ServerStats } from "./src/stats.ts";
-export { defineTopics, type EventMap, type Message, type Topics } from "./src/topics.ts";
+export type { Message } from "./src/topics.ts";

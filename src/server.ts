@@ -8,7 +8,8 @@ import { CloseCode } from "./close_codes.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { attachWebSocket, upgradeWithDeno } from "./deno.ts";
 import { Gate, type Handshake } from "./gate.ts";
-import { HookRunner } from "./hooks.ts";
+import { connectionHooks, HookRunner } from "./hooks.ts";
+import { RequestRunner } from "./requests.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
 import { resolveOptions, type Settings } from "./settings.ts";
 import { deliver, NOBODY, type PublishOptions, type PublishResult, textFrame } from "./fanout.ts";
@@ -18,7 +19,6 @@ import { Scheduler } from "./scheduler.ts";
 import type { Session } from "./session.ts";
 import type { Socket } from "./socket.ts";
 import { type ServerStats, Tally } from "./stats.ts";
-import type { EventMap } from "./topics.ts";
 
 /**
  * A WebSocket server: a request handler for `Deno.serve`, a registry of
@@ -32,8 +32,9 @@ import type { EventMap } from "./topics.ts";
  * reported to `onRefuse`.
  *
  * @typeParam Ctx The context type, inferred from the `context` option.
- * @typeParam In The event map of messages from clients.
- * @typeParam Out The event map of messages to clients.
+ * @typeParam In Each client topic's data, set by the `contract` option.
+ * @typeParam Out Each server topic's data, set by the `contract` option.
+ * @typeParam Req Each request's input and output, set by the `contract` option.
  *
  * @example A chat room
  * ```ts
@@ -59,10 +60,11 @@ import type { EventMap } from "./topics.ts";
  */
 export class Server<
   Ctx = undefined,
-  In extends object = EventMap,
-  Out extends object = EventMap,
+  In extends object = Record<string, unknown>,
+  Out extends object = Record<string, unknown>,
+  Req extends Record<string, { input: unknown; output: unknown }> = Record<never, never>,
 > implements AdapterServer<Ctx, In, Out> {
-  readonly #options: ServerOptions<Ctx, In, Out>;
+  readonly #options: ServerOptions<Ctx, In, Out, Req>;
   readonly #settings: Settings;
   readonly #runner: HookRunner<Session<Ctx, In, Out>>;
   readonly #tally = new Tally();
@@ -70,21 +72,24 @@ export class Server<
   readonly #scheduler: Scheduler;
   readonly #host: ConnectionHost<Ctx, In, Out>;
   readonly #registry = new Registry<Ctx, In, Out>();
+  readonly #check: ((topic: string, data: unknown) => void) | undefined; // validateOutbound
   #shutdown: Promise<void> | undefined;
 
   /**
    * Creates a server.
    *
-   * @param options The context factory, hooks and limits.
+   * @param options The context factory, contract, hooks and limits.
    * @throws {RangeError} If a limit is out of range.
+   * @throws {TypeError} If the contract is not one, or a request lacks its handler.
    */
-  constructor(options: ServerOptions<Ctx, In, Out> = {}) {
+  constructor(options: ServerOptions<Ctx, In, Out, Req> = {}) {
     this.#options = options;
     const settings = this.#settings = resolveOptions(options);
     const runner = this.#runner = new HookRunner(options.onError);
     const tally = this.#tally;
     this.#gate = new Gate(settings.gate, options, runner, settings.clock, tally);
     const scheduler = this.#scheduler = new Scheduler(settings.clock);
+    const rules = settings.inbound.contract;
     this.#host = {
       life: settings.life,
       clock: settings.clock,
@@ -92,13 +97,9 @@ export class Server<
       inbound: { settings: settings.inbound, tally, now: settings.clock.now },
       rooms: this.#registry.rooms,
       runner,
-      hooks: {
-        onMessage: options.onMessage ?? _noop,
-        onBinary: options.onBinary ?? _noop,
-        onDrop: options.onDrop ?? _noop,
-        onInvalidMessage: options.onInvalidMessage ?? _noop,
-        onRejectedMessage: options.onRejectedMessage ?? _noop,
-      },
+      check: this.#check = rules?.check,
+      requests: rules && new RequestRunner(rules, options.requests, runner),
+      hooks: connectionHooks(options),
       closed: (connection, lingering) => this.#closed(connection, lingering),
       disconnected: (connection) => this.#disconnected(connection),
     };
@@ -184,7 +185,7 @@ export class Server<
    * @param data The data.
    * @param options Who to leave out.
    * @returns How many copies were sent, queued, dropped, or met a closing session.
-   * @throws {TypeError} If `data` cannot be serialized.
+   * @throws {TypeError} If `data` cannot be serialized, or `validateOutbound` refuses it.
    */
   publish<K extends keyof Out & string>(
     room: string,
@@ -194,7 +195,7 @@ export class Server<
   ): PublishResult {
     const members = this.#registry.rooms.get(room);
     if (members === undefined) return NOBODY;
-    return deliver(members, textFrame(topic, data), this.#registry.skip(options));
+    return deliver(members, textFrame(topic, data, this.#check), this.#registry.skip(options));
   }
 
   /**
@@ -226,7 +227,7 @@ export class Server<
    * @param data The data.
    * @param options Who to leave out.
    * @returns How many copies were sent, queued, dropped, or met a closing session.
-   * @throws {TypeError} If `data` cannot be serialized.
+   * @throws {TypeError} If `data` cannot be serialized, or `validateOutbound` refuses it.
    */
   sendTo<K extends keyof Out & string>(
     sessions: Iterable<Session<Ctx, In, Out>>,
@@ -234,7 +235,7 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    const frame = textFrame(topic, data);
+    const frame = textFrame(topic, data, this.#check);
     return deliver(this.#registry.connectionsOf(sessions), frame, this.#registry.skip(options));
   }
 
@@ -246,7 +247,7 @@ export class Server<
    * @param data The data.
    * @param options Who to leave out.
    * @returns How many copies were sent, queued, dropped, or met a closing session.
-   * @throws {TypeError} If `data` cannot be serialized.
+   * @throws {TypeError} If `data` cannot be serialized, or `validateOutbound` refuses it.
    */
   broadcast<K extends keyof Out & string>(
     topic: K,
@@ -254,7 +255,8 @@ export class Server<
     options?: PublishOptions,
   ): PublishResult {
     if (this.#registry.size === 0) return NOBODY;
-    return deliver(this.#registry.values(), textFrame(topic, data), this.#registry.skip(options));
+    const frame = textFrame(topic, data, this.#check);
+    return deliver(this.#registry.values(), frame, this.#registry.skip(options));
   }
 
   /**
@@ -391,8 +393,6 @@ export class Server<
     this.#gate.release(connection.admission);
   }
 }
-
-function _noop(): void {}
 
 /** `true` if `info` is Bun's server object, which `Bun.serve` passes as `fetch`'s second argument. */
 function _isBunServer(info: ServeInfo): boolean {
