@@ -8,8 +8,12 @@
  * the server's memory, and every dropped message is counted.
  *
  * Text frames carry a JSON envelope `{"topic": string, "data": any}`, so a
- * browser talks to the server with `JSON.stringify`. On Bun, use the adapter
- * in `@switchboard/ws/bun`; the contract for adapters of other runtimes is
+ * browser talks to the server with `JSON.stringify` (the wire format is
+ * written down in PROTOCOL.md). A {@linkcode defineContract | contract} of
+ * Standard Schema objects (Zod, Valibot, ArkType, or written by hand) types
+ * the topics both ways, checks every inbound message before a handler sees
+ * it, and adds requests answered with a `$reply`. On Bun, use the adapter
+ * in `@switchboard/ws/bun`; the interface for adapters of other runtimes is
  * `@switchboard/ws/adapter`.
  *
  * @example A room chat on Deno
