@@ -119,10 +119,12 @@ export class EnvelopeError extends SyntaxError {
     this.name = "EnvelopeError";
     this.code = code;
     this.topic = options?.topic;
-    this.issues = options?.issues ?? [];
+    this.issues = options?.issues ?? _NO_ISSUES;
     this.id = options?.id;
   }
 }
+
+const _NO_ISSUES: readonly StandardSchemaV1.Issue[] = Object.freeze([]);
 
 /**
  * Thrown by a context factory to refuse an upgrade with an HTTP status.

@@ -61,6 +61,16 @@ export function deliver<R extends Recipient>(
   return { recipients, sent, queued, dropped, closed };
 }
 
+/** The result of a publish that reached nobody, once its data is `check`ed if given. */
+export function nobody(
+  topic = "",
+  data?: unknown,
+  check?: (topic: string, data: unknown) => void,
+): PublishResult {
+  check?.(topic, data);
+  return NOBODY;
+}
+
 /** Encodes a message once, as the frame every recipient shares; `check` it first if given. */
 export function textFrame(
   topic: string,

@@ -123,7 +123,8 @@ export class RequestRunner<S> {
         (value) => this.#checked(session, call, target, value),
         (error) => this.#fail(session, call, target, error),
       )
-      .then(settled);
+      .catch((error) => this.#runner.report(error, session)) // a bug of ours: the slot still frees
+      .finally(settled);
     return true;
   }
 

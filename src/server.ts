@@ -12,7 +12,7 @@ import { connectionHooks, HookRunner } from "./hooks.ts";
 import { RequestRunner } from "./requests.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
 import { resolveOptions, type Settings } from "./settings.ts";
-import { deliver, NOBODY, type PublishOptions, type PublishResult, textFrame } from "./fanout.ts";
+import { deliver, nobody, type PublishOptions, type PublishResult, textFrame } from "./fanout.ts";
 import { BATCH_PROTOCOL } from "./protocol.ts";
 import { Registry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -72,7 +72,6 @@ export class Server<
   readonly #scheduler: Scheduler;
   readonly #host: ConnectionHost<Ctx, In, Out>;
   readonly #registry = new Registry<Ctx, In, Out>();
-  readonly #check: ((topic: string, data: unknown) => void) | undefined; // validateOutbound
   #shutdown: Promise<void> | undefined;
 
   /**
@@ -97,7 +96,7 @@ export class Server<
       inbound: { settings: settings.inbound, tally, now: settings.clock.now },
       rooms: this.#registry.rooms,
       runner,
-      check: this.#check = rules?.check,
+      check: rules?.check,
       requests: rules && new RequestRunner(rules, options.requests, runner),
       hooks: connectionHooks(options),
       closed: (connection, lingering) => this.#closed(connection, lingering),
@@ -194,8 +193,8 @@ export class Server<
     options?: PublishOptions,
   ): PublishResult {
     const members = this.#registry.rooms.get(room);
-    if (members === undefined) return NOBODY;
-    return deliver(members, textFrame(topic, data, this.#check), this.#registry.skip(options));
+    if (members === undefined) return nobody(topic, data, this.#host.check);
+    return deliver(members, textFrame(topic, data, this.#host.check), this.#registry.skip(options));
   }
 
   /**
@@ -212,7 +211,7 @@ export class Server<
     options?: PublishOptions,
   ): PublishResult {
     const members = this.#registry.rooms.get(room);
-    if (members === undefined) return NOBODY;
+    if (members === undefined) return nobody();
     return deliver(members, { data, bytes: data.byteLength }, this.#registry.skip(options));
   }
 
@@ -235,7 +234,7 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    const frame = textFrame(topic, data, this.#check);
+    const frame = textFrame(topic, data, this.#host.check);
     return deliver(this.#registry.connectionsOf(sessions), frame, this.#registry.skip(options));
   }
 
@@ -254,8 +253,8 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    if (this.#registry.size === 0) return NOBODY;
-    const frame = textFrame(topic, data, this.#check);
+    if (this.#registry.size === 0) return nobody(topic, data, this.#host.check);
+    const frame = textFrame(topic, data, this.#host.check);
     return deliver(this.#registry.values(), frame, this.#registry.skip(options));
   }
 

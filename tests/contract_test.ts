@@ -397,6 +397,10 @@ Deno.test("validateOutbound: a bad send, publish, sendTo or broadcast throws a T
   ];
   for (const [, call, message] of bad) assert.throws(call, { name: "TypeError", message });
   assert.equal(socket.sent.length, 3, "nothing was sent");
+  // Checked even when nobody would get it.
+  assert.throws(() => server.publish("empty room", "total", "3"), TypeError);
+  await session.close();
+  assert.throws(() => server.broadcast("total", "3"), TypeError);
 });
 
 Deno.test("validateOutbound: data is sent as given, not as the schema transforms it", async () => {
