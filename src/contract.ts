@@ -9,6 +9,24 @@ import type { StandardSchemaV1 } from "./standard_schema.ts";
  * @typeParam Out Each server topic's data, as its schema accepts it.
  * @typeParam Req Each request's `input` (as its schema outputs it) and
  *   `output` (as its schema accepts it).
+ *
+ * @example The types a contract carries
+ * ```ts
+ * import { type Contract, defineContract, type } from "@switchboard/ws";
+ *
+ * const contract = defineContract({
+ *   client: { say: type<string>() },
+ *   requests: { add: { input: type<[number, number]>(), output: type<number>() } },
+ * });
+ * const typed: Contract<
+ *   { say: string },
+ *   Record<never, never>,
+ *   { add: { input: [number, number]; output: number } }
+ * > = contract;
+ * // For your own helpers: the data of "say", as onMessage gets it.
+ * type Say = NonNullable<typeof typed.types>["client"]["say"]; // string
+ * const line: Say = "hello";
+ * ```
  */
 export interface Contract<
   In extends object,
