@@ -8,8 +8,12 @@
  * the server's memory, and every dropped message is counted.
  *
  * Text frames carry a JSON envelope `{"topic": string, "data": any}`, so a
- * browser talks to the server with `JSON.stringify`. On Bun, use the adapter
- * in `@switchboard/ws/bun`; the contract for adapters of other runtimes is
+ * browser talks to the server with `JSON.stringify` (the wire format is
+ * written down in PROTOCOL.md). A {@linkcode defineContract | contract} of
+ * Standard Schema objects (Zod, Valibot, ArkType, or written by hand) types
+ * the topics both ways, checks every inbound message before a handler sees
+ * it, and adds requests answered with a `$reply`. On Bun, use the adapter
+ * in `@switchboard/ws/bun`; the interface for adapters of other runtimes is
  * `@switchboard/ws/adapter`.
  *
  * @example A room chat on Deno
@@ -45,8 +49,9 @@
  * @module
  */
 export { CloseCode } from "./src/close_codes.ts";
+export { type Contract, defineContract, type } from "./src/contract.ts";
 export { EnvelopeError, HttpError, QueueFullError, SessionClosedError } from "./src/errors.ts";
-export type { Refusal, ServerOptions, ShutdownOptions, Timers } from "./src/options.ts";
+export type { Refusal, ServerOptions, ShutdownOptions } from "./src/options.ts";
 export {
   BATCH_PROTOCOL,
   decodeEnvelope,
@@ -55,8 +60,8 @@ export {
   type Envelope,
   ERROR_TOPIC,
 } from "./src/protocol.ts";
-export type { OverflowPolicy } from "./src/send_queue.ts";
 export type { PublishOptions, PublishResult } from "./src/fanout.ts";
+export { RequestError } from "./src/requests.ts";
 export { Server } from "./src/server.ts";
 export {
   type CloseCause,
@@ -66,5 +71,6 @@ export {
   type SessionRooms,
   type SessionStats,
 } from "./src/session.ts";
+export type { StandardSchemaV1 } from "./src/standard_schema.ts";
 export type { ServerStats } from "./src/stats.ts";
-export { defineTopics, type EventMap, type Message, type Topics } from "./src/topics.ts";
+export type { Message } from "./src/topics.ts";

@@ -4,9 +4,11 @@
  *
  * It shows the patterns a real app needs from switchboard:
  *
- * - **Typed topics**: `defineTopics<ChatIn, ChatOut>()` types `onMessage`,
- *   `send` and `publish`; `validate` checks the shapes at run time, so
- *   `onMessage` can trust them.
+ * - **A contract**: `defineContract()` gives each client topic a schema
+ *   (written by hand here, with no library; Zod, Valibot or ArkType work
+ *   the same) and each server topic a type. It types `onMessage`, `send`
+ *   and `publish`, and checks every inbound message at run time, so
+ *   `onMessage` can trust the shapes.
  * - **Auth before the upgrade**: the context factory reads `?token=`, looks
  *   it up and returns `{ user }`, which becomes `session.ctx`. A missing or
  *   unknown token is refused with 401 and no socket is ever opened.
@@ -34,8 +36,8 @@
  * Two kinds of refusal, told apart by topic:
  *
  * - `$error` `{ code, message }` comes from the core: the frame is not an
- *   envelope, or its topic or data shape is unknown (`validate` said no,
- *   code `"rejected"`). Nothing else happens.
+ *   envelope, or the contract refused it (an unknown topic or a wrong data
+ *   shape: code `"invalid"`, with `topic` and `issues`). Nothing else happens.
  * - `error` `{ request, code, message }` comes from this app: the request
  *   was well formed but broke a chat rule. `code` is one of
  *   {@linkcode ChatErrorCode}: a room name that is empty or longer than 64
@@ -58,11 +60,12 @@
 
 import {
   type CloseCause,
-  defineTopics,
-  type Envelope,
+  defineContract,
   HttpError,
   Server,
   type Session,
+  type StandardSchemaV1,
+  type,
 } from "../mod.ts";
 
 /** The context of a chat session: who the token belongs to. */
@@ -101,6 +104,29 @@ export type ChatSession = Session<ChatContext, ChatIn, ChatOut>;
 
 /** The chat server. */
 export type ChatServer = Server<ChatContext, ChatIn, ChatOut>;
+
+/**
+ * The chat's contract: each client topic's data is an object with exactly
+ * the string fields it needs (lengths and membership are chat rules, checked
+ * in the handlers with a precise `error`); server topics are types only.
+ */
+export const chatContract = defineContract({
+  client: {
+    join: _strings<ChatIn["join"]>("room"),
+    leave: _strings<ChatIn["leave"]>("room"),
+    say: _strings<ChatIn["say"]>("room", "text"),
+    dm: _strings<ChatIn["dm"]>("to", "text"),
+  },
+  server: {
+    welcome: type<ChatOut["welcome"]>(),
+    members: type<ChatOut["members"]>(),
+    left: type<ChatOut["left"]>(),
+    presence: type<ChatOut["presence"]>(),
+    message: type<ChatOut["message"]>(),
+    direct: type<ChatOut["direct"]>(),
+    error: type<ChatOut["error"]>(),
+  },
+});
 
 /** Options of {@linkcode createChatServer}. */
 export interface ChatServerOptions {
@@ -248,7 +274,7 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   };
 
   const server: ChatServer = new Server({
-    topics: defineTopics<ChatIn, ChatOut>(),
+    contract: chatContract,
     // Chat frames are small; the core's 1 MiB default is for bulk traffic.
     maxMessageBytes: 16 * 1024,
 
@@ -259,8 +285,6 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       if (user === undefined) throw new HttpError(401, "Unknown token");
       return { user };
     },
-
-    validate: _isChatRequest,
 
     onConnect(session) {
       const { user } = session.ctx;
@@ -328,28 +352,31 @@ function _isText(text: string): boolean {
   return text.length >= 1 && text.length <= MAX_TEXT_LENGTH;
 }
 
-const _FIELDS: { readonly [K in keyof ChatIn]: readonly (keyof ChatIn[K])[] } = {
-  join: ["room"],
-  leave: ["room"],
-  say: ["room", "text"],
-  dm: ["to", "text"],
-};
-
 /**
- * The run-time half of the typed topics: a known topic whose data is an
- * object with exactly the string fields that topic needs. Lengths and
- * membership are chat rules, checked in the handlers with a precise `error`.
+ * A Standard Schema written by hand: an object with exactly these string
+ * fields, typed `T`.
  */
-function _isChatRequest(envelope: Envelope): boolean {
-  if (!Object.hasOwn(_FIELDS, envelope.topic)) return false;
-  const data = envelope.data;
-  if (typeof data !== "object" || data === null || Array.isArray(data)) return false;
-  const fields: readonly string[] = _FIELDS[envelope.topic as keyof ChatIn];
-  const keys = Object.keys(data);
-  return keys.length === fields.length &&
-    fields.every((field) =>
-      Object.hasOwn(data, field) && typeof (data as Record<string, unknown>)[field] === "string"
-    );
+function _strings<T>(...fields: (keyof T & string)[]): StandardSchemaV1<T> {
+  const validate = (data: unknown): StandardSchemaV1.Result<T> => {
+    if (typeof data !== "object" || data === null || Array.isArray(data)) {
+      return { issues: [{ message: `Expected an object with ${fields.join(", ")}` }] };
+    }
+    const issues: StandardSchemaV1.Issue[] = [];
+    for (const field of fields) {
+      if (
+        typeof (data as Record<string, unknown>)[field] !== "string" || !Object.hasOwn(data, field)
+      ) {
+        issues.push({ path: [field], message: "Expected a string" });
+      }
+    }
+    for (const key of Object.keys(data)) {
+      if (!(fields as string[]).includes(key)) {
+        issues.push({ path: [key], message: "Unknown field" });
+      }
+    }
+    return issues.length > 0 ? { issues } : { value: data as T };
+  };
+  return { "~standard": { version: 1, vendor: "chat", validate } };
 }
 
 function _help(url: URL): string {

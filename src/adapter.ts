@@ -41,7 +41,6 @@ import type { Handshake } from "./gate.ts";
 import type { ServeInfo } from "./options.ts";
 import type { CloseCause, Session } from "./session.ts";
 import type { Socket } from "./socket.ts";
-import type { EventMap } from "./topics.ts";
 
 export { Handshake } from "./gate.ts";
 export type { ServeInfo, Upgrade } from "./options.ts";
@@ -67,8 +66,8 @@ export interface OpenOptions {
  */
 export interface Connection<
   Ctx = unknown,
-  In extends object = EventMap,
-  Out extends object = EventMap,
+  In extends object = Record<string, unknown>,
+  Out extends object = Record<string, unknown>,
 > {
   /** The session. */
   readonly session: Session<Ctx, In, Out>;

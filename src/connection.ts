@@ -1,8 +1,10 @@
 import type { Connection as AdapterConnection } from "./adapter.ts";
 import { CloseCode } from "./close_codes.ts";
 import { type EnvelopeError, SessionClosedError } from "./errors.ts";
-import type { HookRunner } from "./hooks.ts";
-import { Inbound, type InboundOwner, type InboundShared } from "./inbound.ts";
+import { Call } from "./contract_rules.ts";
+import type { ConnectionHooks, HookRunner } from "./hooks.ts";
+import { Inbound, type InboundOwner, type InboundShared, type RejectReason } from "./inbound.ts";
+import type { RequestRunner } from "./requests.ts";
 import type { Clock, LifeSettings } from "./settings.ts";
 import { Outbound, type OutboundOwner, type OutboundShared } from "./outbound.ts";
 import { encodeEnvelope, type Envelope, ERROR_TOPIC } from "./protocol.ts";
@@ -24,30 +26,6 @@ import { truncateUtf8, utf8Length } from "./utf8.ts";
 /** The longest room name, in UTF-8 bytes. */
 const _MAX_ROOM_NAME_BYTES = 255;
 
-/** The user's hooks a connection calls, each present (a no-op if not given). */
-export interface ConnectionHooks<Ctx, In extends object, Out extends object> {
-  onMessage(session: Session<Ctx, In, Out>, message: Message<In>): unknown;
-  onBinary(session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>): unknown;
-  onDrop(session: Session<Ctx, In, Out>, drop: DropInfo): unknown;
-  onInvalidMessage(session: Session<Ctx, In, Out>, error: EnvelopeError): unknown;
-  onRejectedMessage(session: Session<Ctx, In, Out>, reason: "rate-limited" | "busy"): unknown;
-}
-
-/** The user's hooks from the server's options, a no-op for each one not given. */
-export function connectionHooks<Ctx, In extends object, Out extends object>(
-  options: Partial<ConnectionHooks<Ctx, In, Out>>,
-): ConnectionHooks<Ctx, In, Out> {
-  return {
-    onMessage: options.onMessage ?? _noop,
-    onBinary: options.onBinary ?? _noop,
-    onDrop: options.onDrop ?? _noop,
-    onInvalidMessage: options.onInvalidMessage ?? _noop,
-    onRejectedMessage: options.onRejectedMessage ?? _noop,
-  };
-}
-
-function _noop(): void {}
-
 /** What the server gives its connections: shared settings, the room index, hooks, and where a close is reported. */
 export interface ConnectionHost<Ctx, In extends object, Out extends object> {
   readonly life: LifeSettings;
@@ -59,6 +37,10 @@ export interface ConnectionHost<Ctx, In extends object, Out extends object> {
   readonly rooms: RoomIndex<Connection<Ctx, In, Out>>;
   readonly runner: HookRunner<Session<Ctx, In, Out>>;
   readonly hooks: ConnectionHooks<Ctx, In, Out>;
+  /** Runs request handlers, under a contract with requests. */
+  readonly requests: RequestRunner<Session<Ctx, In, Out>> | undefined;
+  /** Checks outbound data, under `validateOutbound`. */
+  readonly check: ((topic: string, data: unknown) => void) | undefined;
   /**
    * The session is closed: out of the registry, `onClose`. `lingering` if the
    * runtime has not reported the connection gone yet.
@@ -96,6 +78,7 @@ export class Connection<Ctx, In extends object, Out extends object>
   readonly session: Session<Ctx, In, Out>;
   /** The client key its place under the session caps is held by. */
   readonly admission: string;
+  readonly check: ((topic: string, data: unknown) => void) | undefined;
   readonly #host: ConnectionHost<Ctx, In, Out>;
   readonly #socket: Socket;
   readonly #outbound: Outbound;
@@ -113,6 +96,7 @@ export class Connection<Ctx, In extends object, Out extends object>
     this.#host = host;
     this.#socket = socket;
     this.admission = init.admission;
+    this.check = host.check;
     this.#outbound = new Outbound(host.outbound, this, socket, init.batch, init.drains);
     this.session = new Session(init.id, init.ctx, this);
   }
@@ -290,7 +274,7 @@ export class Connection<Ctx, In extends object, Out extends object>
     });
   }
 
-  dispatch(message: Envelope | Uint8Array<ArrayBuffer>, settled: () => void): boolean {
+  dispatch(message: Envelope | Call | Uint8Array<ArrayBuffer>, settled: () => void): boolean {
     const outbound = this.#outbound;
     const { runner, hooks } = this.#host;
     // Also set by `message()`; a backlogged message is handled after it returned.
@@ -298,12 +282,14 @@ export class Connection<Ctx, In extends object, Out extends object>
     outbound.receiving = true;
     const async = message instanceof Uint8Array
       ? runner.call(hooks.onBinary, this.session, message, settled)
+      : message instanceof Call
+      ? this.#host.requests!.run(this.session, message, this, settled)
       : runner.call(hooks.onMessage, this.session, message as Message<In>, settled);
     outbound.receiving = receiving;
     return async;
   }
 
-  rejected(reason: "rate-limited" | "busy"): void {
+  rejected(reason: RejectReason): void {
     this.#host.runner.call(this.#host.hooks.onRejectedMessage, this.session, reason);
   }
 
@@ -312,7 +298,10 @@ export class Connection<Ctx, In extends object, Out extends object>
   }
 
   reply(code: string, message: string): void {
-    const text = encodeEnvelope(ERROR_TOPIC, { code, message });
+    this.post(encodeEnvelope(ERROR_TOPIC, { code, message }));
+  }
+
+  post(text: string): void {
     this.#outbound.offer(text, utf8Length(text));
   }
 

@@ -1,3 +1,5 @@
+import type { StandardSchemaV1 } from "./standard_schema.ts";
+
 /**
  * Thrown when a session is used after the decision to close it, for example
  * by `session.rooms.join()` once the session is closing or closed.
@@ -66,8 +68,10 @@ export class QueueFullError extends Error {
 
 /**
  * An inbound text frame that is not a valid envelope
- * (`{"topic": string, "data": any}`). It never reaches `onMessage`; it is
- * counted and handed to `onInvalidMessage`.
+ * (`{"topic": string, "data": any}`), or, under a contract, a message the
+ * contract refuses: an unknown topic, invalid data, a request without a
+ * usable id. It never reaches a handler; it is counted and handed to
+ * `onInvalidMessage`.
  *
  * @example Usage
  * ```ts
@@ -78,22 +82,49 @@ export class QueueFullError extends Error {
  * ```
  */
 export class EnvelopeError extends SyntaxError {
-  /** A short, stable code: `"json"`, `"shape"`, `"topic"`, `"forbidden-key"` or `"rejected"`. */
-  readonly code: "json" | "shape" | "topic" | "forbidden-key" | "rejected";
+  /**
+   * A short, stable code: `"json"`, `"shape"`, `"topic"`, `"forbidden-key"`
+   * or `"rejected"` for a frame that is not an envelope; `"invalid"` for a
+   * message the contract refuses.
+   */
+  readonly code: "json" | "shape" | "topic" | "forbidden-key" | "rejected" | "invalid";
+  /** The message's topic, once it is known to be an envelope (code `"invalid"`). */
+  readonly topic: string | undefined;
+  /**
+   * What the schema found wrong with the data (code `"invalid"`), paths
+   * relative to `data`; empty for an unknown topic or a bad request id.
+   */
+  readonly issues: readonly StandardSchemaV1.Issue[];
+  /** The request's id, when the refusal is answered with a `$reply`. */
+  readonly id: number | undefined;
 
   /**
    * Creates the error.
    *
    * @param code A short, stable code for the kind of fault.
    * @param message What is wrong with the envelope.
-   * @param options The standard error options, with the `cause`.
+   * @param options The standard error options, with the `cause`; the
+   *   `topic`, `issues` and request `id` of a message a contract refuses.
    */
-  constructor(code: EnvelopeError["code"], message: string, options?: ErrorOptions) {
+  constructor(
+    code: EnvelopeError["code"],
+    message: string,
+    options?: ErrorOptions & {
+      topic?: string;
+      issues?: readonly StandardSchemaV1.Issue[];
+      id?: number;
+    },
+  ) {
     super(message, options);
     this.name = "EnvelopeError";
     this.code = code;
+    this.topic = options?.topic;
+    this.issues = options?.issues ?? _NO_ISSUES;
+    this.id = options?.id;
   }
 }
+
+const _NO_ISSUES: readonly StandardSchemaV1.Issue[] = Object.freeze([]);
 
 /**
  * Thrown by a context factory to refuse an upgrade with an HTTP status.

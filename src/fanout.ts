@@ -61,8 +61,23 @@ export function deliver<R extends Recipient>(
   return { recipients, sent, queued, dropped, closed };
 }
 
-/** Encodes a message once, as the frame every recipient shares. */
-export function textFrame(topic: string, data: unknown): Frame {
+/** The result of a publish that reached nobody, once its data is `check`ed if given. */
+export function nobody(
+  topic = "",
+  data?: unknown,
+  check?: (topic: string, data: unknown) => void,
+): PublishResult {
+  check?.(topic, data);
+  return NOBODY;
+}
+
+/** Encodes a message once, as the frame every recipient shares; `check` it first if given. */
+export function textFrame(
+  topic: string,
+  data: unknown,
+  check?: (topic: string, data: unknown) => void,
+): Frame {
+  check?.(topic, data);
   const text = encodeEnvelope(topic, data);
   return { data: text, bytes: utf8Length(text) };
 }

@@ -1,3 +1,34 @@
+import type { EnvelopeError } from "./errors.ts";
+import type { ServerOptions } from "./options.ts";
+import type { DropInfo, Session } from "./session.ts";
+import type { Message } from "./topics.ts";
+
+/** The user's hooks a connection calls, each present (a no-op if not given). */
+export interface ConnectionHooks<Ctx, In extends object, Out extends object> {
+  onMessage(session: Session<Ctx, In, Out>, message: Message<In>): unknown;
+  onBinary(session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>): unknown;
+  onDrop(session: Session<Ctx, In, Out>, drop: DropInfo): unknown;
+  onInvalidMessage(session: Session<Ctx, In, Out>, error: EnvelopeError): unknown;
+  onRejectedMessage(
+    session: Session<Ctx, In, Out>,
+    reason: "rate-limited" | "busy" | "too-many-requests",
+  ): unknown;
+}
+
+/** The hooks of a server's options that its connections call, a no-op for each not given. */
+export function connectionHooks<Ctx, In extends object, Out extends object>(
+  // deno-lint-ignore no-explicit-any
+  options: ServerOptions<Ctx, In, Out, any>,
+): ConnectionHooks<Ctx, In, Out> {
+  return {
+    onMessage: options.onMessage ?? _nothing,
+    onBinary: options.onBinary ?? _nothing,
+    onDrop: options.onDrop ?? _nothing,
+    onInvalidMessage: options.onInvalidMessage ?? _nothing,
+    onRejectedMessage: options.onRejectedMessage ?? _nothing,
+  };
+}
+
 /**
  * Reports a hook's failure: the server's `onError` option, or
  * `console.error` without one. `request` is set for failures before the

@@ -1,7 +1,14 @@
 import { CloseCode } from "./close_codes.ts";
+import { type Call, TooMany, type Verdict } from "./contract_rules.ts";
 import { EnvelopeError } from "./errors.ts";
 import type { InboundSettings } from "./settings.ts";
-import { decodeEnvelope, type Envelope } from "./protocol.ts";
+import {
+  decodeEnvelope,
+  decodeRequest,
+  encodeInvalid,
+  encodeReplyError,
+  type Envelope,
+} from "./protocol.ts";
 import { RingBuffer } from "./ring_buffer.ts";
 import type { CloseCause } from "./session.ts";
 import type { Tally } from "./stats.ts";
@@ -12,19 +19,29 @@ export interface InboundOwner {
   /** `false` once the connection is closing: nothing more is handled. */
   readonly open: boolean;
   /**
-   * Runs the user's handler for a decoded envelope or a binary message.
+   * Runs the user's handler for a decoded envelope, a request or a binary message.
    *
    * @returns `true` if the handler is async; `settled` runs once it settles.
    */
-  dispatch(message: Envelope | Uint8Array<ArrayBuffer>, settled: () => void): boolean;
-  /** A message was rejected by the rate limit or a full backlog (counted already). */
-  rejected(reason: "rate-limited" | "busy"): void;
-  /** A text frame was not a valid envelope (counted already). */
+  dispatch(message: Envelope | Call | Uint8Array<ArrayBuffer>, settled: () => void): boolean;
+  /** A message was rejected (counted already). */
+  rejected(reason: RejectReason): void;
+  /** A text frame was not a valid envelope, or the contract refused it (counted already). */
   invalid(error: EnvelopeError): void;
   /** Sends the client an `$error` envelope. */
   reply(code: string, message: string): void;
+  /** Sends the client a control message's text. */
+  post(text: string): void;
   /** Closes the connection for what the client did. */
   fail(cause: Omit<CloseCause, "rooms">): void;
+}
+
+/** Why an inbound message was rejected: see `onRejectedMessage`. */
+export type RejectReason = "rate-limited" | "busy" | "too-many-requests";
+
+/** A verdict of the contract, held until the ones before it are applied. */
+interface _Ticket {
+  verdict: Verdict | undefined;
 }
 
 /** What every inbound side of one server shares. */
@@ -38,8 +55,10 @@ export interface InboundShared {
  * The inbound side of one connection, made on its first frame. Each frame
  * goes through the size limit (1009), the token bucket, then, in arrival
  * order and with at most `maxConcurrentHandlers` async handlers running,
- * decoding, validation and the handler. Frames that wait for a slot are
- * held in a backlog bounded by messages and bytes.
+ * decoding, validation, the contract and the handler. Frames that wait for
+ * a slot are held in a backlog bounded by messages and bytes. An async
+ * schema holds a slot while it checks, and its verdict is applied in
+ * arrival order, after those of the frames before it.
  */
 export class Inbound {
   readonly #shared: InboundShared;
@@ -55,6 +74,10 @@ export class Inbound {
   #backlog: RingBuffer<string | Uint8Array<ArrayBuffer>> | undefined;
   #backlogBytes = 0;
   #settle: (() => void) | undefined;
+  /** Ids of the requests under way (under a contract). */
+  #calls: Set<number> | undefined;
+  /** Verdicts waiting for an earlier async check, in arrival order; each holds a slot. */
+  #order: _Ticket[] | undefined;
   #messagesReceived = 0;
   #invalidMessages = 0;
   #messagesRejected = 0;
@@ -137,10 +160,12 @@ export class Inbound {
       this.#dispatch(data);
       return;
     }
+    const settings = this.#shared.settings;
+    const contract = settings.contract;
     let envelope: Envelope;
     try {
-      envelope = decodeEnvelope(data);
-      const validate = this.#shared.settings.validate;
+      envelope = contract === undefined ? decodeEnvelope(data) : decodeRequest(data);
+      const validate = settings.validate;
       if (validate !== undefined && !validate(envelope)) {
         throw new EnvelopeError("rejected", "Invalid envelope: rejected by validate()");
       }
@@ -148,10 +173,64 @@ export class Inbound {
       this.#invalid(error);
       return;
     }
-    this.#dispatch(envelope);
+    if (contract === undefined) {
+      this.#dispatch(envelope);
+      return;
+    }
+    this.#route(contract.route(envelope, this.#calls ??= new Set(), settings.maxRequestsInFlight));
   }
 
-  #dispatch(message: Envelope | Uint8Array<ArrayBuffer>): void {
+  /** Applies a verdict now, or once the verdicts before it are applied. */
+  #route(verdict: Verdict | Promise<Verdict>): void {
+    const order = this.#order;
+    if (!(verdict instanceof Promise) && (order === undefined || order.length === 0)) {
+      this.#apply(verdict);
+      return;
+    }
+    const ticket: _Ticket = { verdict: undefined };
+    (this.#order ??= []).push(ticket);
+    this.#inflight++;
+    if (!(verdict instanceof Promise)) {
+      ticket.verdict = verdict;
+      return;
+    }
+    verdict.then((ready) => {
+      ticket.verdict = ready;
+      this.#release();
+    });
+  }
+
+  /** Applies the verdicts ready at the head of the order, then runs waiting frames. */
+  #release(): void {
+    const order = this.#order!;
+    while (order.length > 0 && order[0].verdict !== undefined) {
+      const verdict = order.shift()!.verdict!;
+      this.#inflight--;
+      if (this.#owner.open) this.#apply(verdict);
+    }
+    this.#pump();
+  }
+
+  #apply(verdict: Verdict): void {
+    if (verdict instanceof EnvelopeError) {
+      this.#invalid(verdict);
+    } else if (verdict instanceof TooMany) {
+      this.#count();
+      this.#owner.rejected("too-many-requests");
+      const max = this.#shared.settings.maxRequestsInFlight;
+      this.#owner.post(
+        encodeReplyError(
+          verdict.id,
+          "too-many-requests",
+          `Request refused: ${max} requests of this session are in flight`,
+        ),
+      );
+    } else {
+      this.#dispatch(verdict);
+    }
+  }
+
+  #dispatch(message: Envelope | Call | Uint8Array<ArrayBuffer>): void {
     const settle = this.#settle ??= () => this.#settled();
     if (this.#owner.dispatch(message, settle)) this.#inflight++;
   }
@@ -214,6 +293,11 @@ export class Inbound {
   /** An async handler settled: run waiting frames while slots are free. */
   #settled(): void {
     this.#inflight--;
+    this.#pump();
+  }
+
+  /** Runs waiting frames while slots are free. */
+  #pump(): void {
     const max = this.#shared.settings.maxConcurrentHandlers;
     while (this.#backlog !== undefined && this.#backlog.length > 0 && this.#owner.open) {
       if (this.#inflight >= max) return;
@@ -230,10 +314,15 @@ export class Inbound {
    */
   #reject(why: "rate-limited" | "byte-rate" | "busy", reply: boolean): void {
     const reason = why === "busy" ? "busy" : "rate-limited";
-    this.#messagesRejected++;
-    this.#shared.tally.messagesRejected++;
+    this.#count();
     this.#owner.rejected(reason);
     if (reply) this.#owner.reply(reason, _REJECTED[why]);
+  }
+
+  /** Counts a rejected message. */
+  #count(): void {
+    this.#messagesRejected++;
+    this.#shared.tally.messagesRejected++;
   }
 
   #tooLarge(): void {
@@ -261,7 +350,8 @@ export class Inbound {
         error: envelopeError,
       });
     } else if (policy === "reply") {
-      this.#owner.reply(envelopeError.code, envelopeError.message);
+      if (envelopeError.code === "invalid") this.#owner.post(encodeInvalid(envelopeError));
+      else this.#owner.reply(envelopeError.code, envelopeError.message);
     }
   }
 }

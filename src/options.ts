@@ -1,8 +1,8 @@
+import type { Contract } from "./contract.ts";
 import type { EnvelopeError } from "./errors.ts";
 import type { Envelope } from "./protocol.ts";
-import type { OverflowPolicy } from "./send_queue.ts";
 import type { CloseCause, DropInfo, Session } from "./session.ts";
-import type { Message, Topics } from "./topics.ts";
+import type { Message } from "./topics.ts";
 
 /**
  * What the HTTP server knows about the connection; a structural subset of
@@ -64,31 +64,65 @@ export type Upgrade = (
   options: { protocol?: string; idleTimeout: number },
 ) => { response: Response; socket: WebSocket };
 
-/** The timer functions a server uses; every field is optional. */
-export interface Timers {
-  /** Like `globalThis.setTimeout`. */
-  setTimeout?(fn: () => void, ms: number): unknown;
-  /** Like `globalThis.clearTimeout`. */
-  clearTimeout?(id: unknown): void;
-  /** Milliseconds on a monotonic clock, like `performance.now`. */
-  now?(): number;
-  /** Runs `fn` at the end of this event-loop turn, like `globalThis.setImmediate`. */
-  setImmediate?(fn: () => void): unknown;
-}
+/** The timer functions a server uses (the `timers` option); every field is optional. */
+// deno-lint-ignore no-explicit-any
+export type Timers = NonNullable<ServerOptions<any, any, any>["timers"]>;
 
 /**
  * Options of a {@linkcode Server}. Every limit has a safe default.
  *
  * @typeParam Ctx The context type, inferred from `context`.
- * @typeParam In The event map of messages from clients, set by `topics`.
- * @typeParam Out The event map of messages to clients, set by `topics`.
+ * @typeParam In Each client topic's data, set by `contract`.
+ * @typeParam Out Each server topic's data, set by `contract`.
+ * @typeParam Req Each request's input and output, set by `contract`.
  */
-export interface ServerOptions<Ctx, In extends object, Out extends object> {
+export interface ServerOptions<
+  Ctx,
+  In extends object,
+  Out extends object,
+  Req extends Record<string, { input: unknown; output: unknown }> = Record<never, never>,
+> {
   /**
-   * The topics in each direction, as types: `defineTopics<In, Out>()`.
-   * Only types; runtime checks go in `validate`.
+   * The messages and requests, with a schema for each: see
+   * {@linkcode defineContract}. It types `onMessage`, `send`, `publish` and
+   * the `requests` handlers, and checks every inbound message first: an
+   * unknown topic or invalid data never reaches a handler (it is counted,
+   * reported to `onInvalidMessage` and answered as `invalidMessage` says).
+   * Without it, any topic and any data reach `onMessage`.
    */
-  topics?: Topics<In, Out>;
+  contract?: Contract<In, Out, Req>;
+  /**
+   * A handler for each request of the contract: it gets the input (as its
+   * schema outputs it) and returns the output, or a promise of it. The
+   * client gets a `$reply` with the output, or with an error: the code and
+   * message of a thrown {@linkcode RequestError}, or `"internal"` for any
+   * other throw (which goes to `onError`; nothing of it is sent). Requests
+   * take handler slots like `onMessage`.
+   */
+  requests?: [keyof Req] extends [never] ? Record<string, never> : {
+    readonly [K in keyof NoInfer<Req>]: (
+      session: Session<Ctx, In, Out>,
+      input: Req[K]["input"],
+    ) => Req[K]["output"] | Promise<Req[K]["output"]>;
+  };
+  /**
+   * Checks outbound data too, for development: `send`, `publish`,
+   * `sendTo` and `broadcast` throw a `TypeError` for a topic that is not a
+   * server topic of the contract or data its schema refuses (an async
+   * schema cannot be checked there: it throws too), and a request's output
+   * that its schema refuses is answered `"internal"` and reported to
+   * `onError`. The data is sent as given, never as a schema transforms it.
+   * @default {false}
+   */
+  validateOutbound?: boolean;
+  /**
+   * The most requests of one session under way at once (being checked or
+   * handled); beyond, a request gets a `$reply` with code
+   * `"too-many-requests"`. Requests also take handler slots, so at most
+   * `maxConcurrentHandlers` of them run at once anyway.
+   * @default {16}
+   */
+  maxRequestsInFlight?: number;
   /**
    * Builds the session's context before the upgrade: authenticate here.
    * Return the context (or a promise of it), or refuse the upgrade: return
@@ -100,7 +134,7 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
   context?: (request: Request, info: ServeInfo) => Ctx | Response | Promise<Ctx | Response>;
   /** Called once a session is open; it may send and join rooms. */
   onConnect?: (session: Session<Ctx, In, Out>) => unknown;
-  /** Called for each valid text envelope, in arrival order. */
+  /** Called for each valid text envelope (checked by the contract, if any), in arrival order. */
   onMessage?: (session: Session<Ctx, In, Out>, message: Message<In>) => unknown;
   /** Called for each binary message, in arrival order. */
   onBinary?: (session: Session<Ctx, In, Out>, data: Uint8Array<ArrayBuffer>) => unknown;
@@ -108,10 +142,20 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
   onClose?: (session: Session<Ctx, In, Out>, cause: CloseCause) => unknown;
   /** Called each time outgoing messages are dropped. */
   onDrop?: (session: Session<Ctx, In, Out>, drop: DropInfo) => unknown;
-  /** Called for each text frame that is not a valid envelope. */
+  /**
+   * Called for each text frame that is not a valid envelope, or that the
+   * contract refuses (`error.code` `"invalid"`, with `topic` and the
+   * schema's `issues`).
+   */
   onInvalidMessage?: (session: Session<Ctx, In, Out>, error: EnvelopeError) => unknown;
-  /** Called for each inbound message rejected by the rate limit or a full backlog. */
-  onRejectedMessage?: (session: Session<Ctx, In, Out>, reason: "rate-limited" | "busy") => unknown;
+  /**
+   * Called for each inbound message rejected by the rate limit, a full
+   * backlog, or `maxRequestsInFlight`.
+   */
+  onRejectedMessage?: (
+    session: Session<Ctx, In, Out>,
+    reason: "rate-limited" | "busy" | "too-many-requests",
+  ) => unknown;
   /**
    * Called for each upgrade request refused before the upgrade, with the
    * status it got and why: the place to log refusals.
@@ -174,7 +218,7 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
    * or drop the oldest or the newest message.
    * @default {"close"}
    */
-  overflow?: OverflowPolicy;
+  overflow?: "close" | "drop-oldest" | "drop-newest";
   /**
    * Bytes the runtime may hold for a socket before new messages wait in the
    * session's own queue.
@@ -182,17 +226,20 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
    */
   highWaterMark?: number;
   /**
-   * What a malformed text envelope gets: `"reply"` an envelope on topic
-   * `"$error"` with `{ code, message }`; `"close"` a close with 1007;
+   * What a malformed text envelope, or one the contract refuses, gets:
+   * `"reply"` an envelope on topic `"$error"` with `{ code, message }` (and
+   * `topic` and `issues` under a contract; a request with a usable id gets
+   * a `$reply` with that error instead); `"close"` a close with 1007;
    * `"ignore"` nothing. It is counted and reported to `onInvalidMessage` in
    * every case.
    * @default {"reply"}
    */
   invalidMessage?: "reply" | "close" | "ignore";
   /**
-   * Checks each decoded envelope before `onMessage`; `false` or a throw makes
-   * it invalid. Throw an {@linkcode EnvelopeError} to choose the `code` and
-   * `message` the client gets under `invalidMessage: "reply"`.
+   * Checks each decoded envelope before the contract and `onMessage`;
+   * `false` or a throw makes it invalid. Throw an {@linkcode EnvelopeError}
+   * to choose the `code` and `message` the client gets under
+   * `invalidMessage: "reply"`. A `contract` is the typed way to check data.
    */
   validate?: (envelope: Envelope) => boolean;
   /**
@@ -300,10 +347,19 @@ export interface ServerOptions<Ctx, In extends object, Out extends object> {
    */
   maxRoomsPerSession?: number;
   /**
-   * The timer functions, for tests that drive time by hand.
+   * The timer functions, for tests that drive time by hand; every field is optional.
    * @default {globalThis.setTimeout, clearTimeout, performance.now and setImmediate}
    */
-  timers?: Timers;
+  timers?: {
+    /** Like `globalThis.setTimeout`. */
+    setTimeout?(fn: () => void, ms: number): unknown;
+    /** Like `globalThis.clearTimeout`. */
+    clearTimeout?(id: unknown): void;
+    /** Milliseconds on a monotonic clock, like `performance.now`. */
+    now?(): number;
+    /** Runs `fn` at the end of this event-loop turn, like `globalThis.setImmediate`. */
+    setImmediate?(fn: () => void): unknown;
+  };
 }
 
 /** Options of {@linkcode Server.shutdown}. */

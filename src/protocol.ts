@@ -1,4 +1,5 @@
 import { EnvelopeError } from "./errors.ts";
+import type { StandardSchemaV1 } from "./standard_schema.ts";
 
 /**
  * A message as it travels in a text frame: `{"topic": string, "data": any}`.
@@ -11,6 +12,13 @@ export interface Envelope<Topic extends string = string, Data = unknown> {
   readonly topic: Topic;
   /** The payload: any JSON value (`undefined` travels as an absent field). */
   readonly data: Data;
+  /**
+   * The request id: on a client's request and on the server's `$reply`
+   * (see PROTOCOL.md); absent on other messages.
+   */
+  readonly id?: number;
+  /** On a `$reply` to a request that failed: why. Absent otherwise. */
+  readonly error?: { readonly code: string; readonly message: string };
 }
 
 /**
@@ -70,7 +78,12 @@ function _isPlain(text: string): boolean {
  * ```
  */
 export function decodeEnvelope(text: string): Envelope {
-  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text));
+  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text), false);
+}
+
+/** As {@linkcode decodeEnvelope}, and keeps an `id` (of a request) if there is one. */
+export function decodeRequest(text: string): Envelope {
+  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text), true);
 }
 
 function _parse(text: string): unknown {
@@ -81,8 +94,11 @@ function _parse(text: string): unknown {
   }
 }
 
-/** Checks a parsed value; `walk` if its text may hide a forbidden key. */
-function _envelope(value: unknown, walk: boolean): Envelope {
+/**
+ * Checks a parsed value; `walk` if its text may hide a forbidden key. With
+ * `extra`, an own `id` is kept, and on a `$reply` an own `error` too.
+ */
+function _envelope(value: unknown, walk: boolean, extra: boolean): Envelope {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new EnvelopeError("shape", "Invalid envelope: not a JSON object");
   }
@@ -90,10 +106,12 @@ function _envelope(value: unknown, walk: boolean): Envelope {
     throw new EnvelopeError("topic", 'Invalid envelope: "topic" must be a string');
   }
   if (walk) _assertNoForbiddenKeys(value);
-  return {
-    topic: (value as Envelope).topic,
-    data: Object.hasOwn(value, "data") ? (value as Envelope).data : undefined,
-  };
+  const topic = (value as Envelope).topic;
+  const data = Object.hasOwn(value, "data") ? (value as Envelope).data : undefined;
+  if (!extra || !Object.hasOwn(value, "id")) return { topic, data };
+  const id = (value as Envelope).id;
+  if (topic !== REPLY_TOPIC || !Object.hasOwn(value, "error")) return { topic, data, id };
+  return { topic, data, id, error: (value as Envelope).error };
 }
 
 /**
@@ -115,9 +133,10 @@ export const BATCH_PROTOCOL = "switchboard.batch";
 
 /**
  * The topic of the envelopes the server sends about a client's own
- * message: a malformed envelope (under `invalidMessage: "reply"`), a
- * message over the rate limit, a full handler backlog. Their data is
- * `{ code, message }`.
+ * message: a malformed envelope or one the contract refuses (under
+ * `invalidMessage: "reply"`), a message over the rate limit, a full handler
+ * backlog. Their data is `{ code, message }`, with `topic` and `issues` for
+ * code `"invalid"` (PROTOCOL.md).
  *
  * @example Usage
  * ```ts
@@ -130,10 +149,14 @@ export const BATCH_PROTOCOL = "switchboard.batch";
  */
 export const ERROR_TOPIC = "$error";
 
+/** The topic of the server's answer to a request (see PROTOCOL.md). */
+export const REPLY_TOPIC = "$reply";
+
 /**
  * Decodes a text frame from the server: one envelope, or a batch frame (a
  * JSON array of envelopes, sent to clients of {@linkcode BATCH_PROTOCOL}).
- * Each envelope is checked as {@linkcode decodeEnvelope} checks it.
+ * Each envelope is checked as {@linkcode decodeEnvelope} checks it; a
+ * `$reply` keeps its `id` and `error`.
  *
  * @param text The frame's text.
  * @returns The envelopes, in order.
@@ -154,8 +177,8 @@ export const ERROR_TOPIC = "$error";
 export function decodeFrame(text: string): Envelope[] {
   const value = _parse(text);
   const walk = _MAY_HIDE_FORBIDDEN_KEY.test(text);
-  if (!Array.isArray(value)) return [_envelope(value, walk)];
-  return value.map((item) => _envelope(item, walk));
+  if (!Array.isArray(value)) return [_envelope(value, walk, true)];
+  return value.map((item) => _envelope(item, walk, true));
 }
 
 // Only text with one of these can hold a forbidden key once parsed
@@ -185,4 +208,61 @@ function _assertNoForbiddenKeys(root: object): void {
     }
     for (const key in node) stack.push((node as Record<string, unknown>)[key]);
   }
+}
+
+/** How much of a refusal's issues travels to the client (PROTOCOL.md). */
+const _MAX_ISSUES = 10;
+const _MAX_ISSUE_MESSAGE = 160;
+const _MAX_PATH = 8;
+const _MAX_KEY = 32;
+const _MAX_TOPIC = 128;
+
+/**
+ * The answer to a message a contract refused (code `"invalid"`): a
+ * `$reply` with an `error` if it is a request with a usable id, else a
+ * `$error`. Its issues are bounded: the first 10, each message, path and
+ * key cut short.
+ */
+export function encodeInvalid(error: EnvelopeError): string {
+  const issues = error.issues.slice(0, _MAX_ISSUES).map(_wireIssue);
+  const { code, message, id } = error;
+  if (id !== undefined) {
+    return JSON.stringify({ topic: REPLY_TOPIC, id, error: { code, message, issues } });
+  }
+  const topic = _clip(error.topic ?? "", _MAX_TOPIC);
+  return JSON.stringify({ topic: ERROR_TOPIC, data: { code, message, topic, issues } });
+}
+
+/**
+ * A successful `$reply`.
+ *
+ * @throws {TypeError} If `data` cannot be serialized.
+ */
+export function encodeReply(id: number, data: unknown): string {
+  const json = JSON.stringify(data);
+  return json === undefined
+    ? `{"topic":"${REPLY_TOPIC}","id":${id}}`
+    : `{"topic":"${REPLY_TOPIC}","id":${id},"data":${json}}`;
+}
+
+/** A `$reply` to a request that failed. */
+export function encodeReplyError(id: number, code: string, message: string): string {
+  return JSON.stringify({ topic: REPLY_TOPIC, id, error: { code, message } });
+}
+
+function _wireIssue(issue: StandardSchemaV1.Issue): { path: (string | number)[]; message: string } {
+  const path = (Array.isArray(issue.path) ? issue.path : []).slice(0, _MAX_PATH).map((step) => {
+    const key = typeof step === "object" && step !== null ? step.key : step;
+    return typeof key === "number" ? key : _clip(String(key), _MAX_KEY);
+  });
+  return { path, message: _clip(String(issue.message), _MAX_ISSUE_MESSAGE) };
+}
+
+/** `text` cut to at most `max` UTF-16 units, ending in "…" if cut, never inside a surrogate pair. */
+function _clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return text.slice(0, end) + "…";
 }

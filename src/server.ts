@@ -5,20 +5,20 @@ import type {
   ServerLimits,
 } from "./adapter.ts";
 import { CloseCode } from "./close_codes.ts";
-import { Connection, connectionHooks, type ConnectionHost } from "./connection.ts";
+import { Connection, type ConnectionHost } from "./connection.ts";
 import { attachWebSocket, upgradeWithDeno } from "./deno.ts";
 import { Gate, type Handshake, isBunServer } from "./gate.ts";
-import { HookRunner } from "./hooks.ts";
+import { connectionHooks, HookRunner } from "./hooks.ts";
+import { RequestRunner } from "./requests.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
 import { resolveOptions, type Settings } from "./settings.ts";
-import { deliver, NOBODY, type PublishOptions, type PublishResult, textFrame } from "./fanout.ts";
+import { deliver, nobody, type PublishOptions, type PublishResult, textFrame } from "./fanout.ts";
 import { BATCH_PROTOCOL } from "./protocol.ts";
 import { Registry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Session } from "./session.ts";
 import type { Socket } from "./socket.ts";
 import { type ServerStats, Tally } from "./stats.ts";
-import type { EventMap } from "./topics.ts";
 
 /**
  * A WebSocket server: a request handler for `Deno.serve`, a registry of
@@ -32,8 +32,9 @@ import type { EventMap } from "./topics.ts";
  * reported to `onRefuse`.
  *
  * @typeParam Ctx The context type, inferred from the `context` option.
- * @typeParam In The event map of messages from clients.
- * @typeParam Out The event map of messages to clients.
+ * @typeParam In Each client topic's data, set by the `contract` option.
+ * @typeParam Out Each server topic's data, set by the `contract` option.
+ * @typeParam Req Each request's input and output, set by the `contract` option.
  *
  * @example A chat room
  * ```ts
@@ -59,10 +60,11 @@ import type { EventMap } from "./topics.ts";
  */
 export class Server<
   Ctx = undefined,
-  In extends object = EventMap,
-  Out extends object = EventMap,
+  In extends object = Record<string, unknown>,
+  Out extends object = Record<string, unknown>,
+  Req extends Record<string, { input: unknown; output: unknown }> = Record<never, never>,
 > implements AdapterServer<Ctx, In, Out> {
-  readonly #options: ServerOptions<Ctx, In, Out>;
+  readonly #options: ServerOptions<Ctx, In, Out, Req>;
   readonly #settings: Settings;
   readonly #runner: HookRunner<Session<Ctx, In, Out>>;
   readonly #tally = new Tally();
@@ -75,16 +77,18 @@ export class Server<
   /**
    * Creates a server.
    *
-   * @param options The context factory, hooks and limits.
+   * @param options The context factory, contract, hooks and limits.
    * @throws {RangeError} If a limit is out of range.
+   * @throws {TypeError} If the contract is not one, or a request lacks its handler.
    */
-  constructor(options: ServerOptions<Ctx, In, Out> = {}) {
+  constructor(options: ServerOptions<Ctx, In, Out, Req> = {}) {
     this.#options = options;
     const settings = this.#settings = resolveOptions(options);
     const runner = this.#runner = new HookRunner(options.onError);
     const tally = this.#tally;
     this.#gate = new Gate(settings.gate, options, runner, settings.clock, tally);
     const scheduler = this.#scheduler = new Scheduler(settings.clock);
+    const rules = settings.inbound.contract;
     this.#host = {
       life: settings.life,
       clock: settings.clock,
@@ -93,6 +97,8 @@ export class Server<
       inbound: { settings: settings.inbound, tally, now: settings.clock.now },
       rooms: this.#registry.rooms,
       runner,
+      check: rules?.check,
+      requests: rules && new RequestRunner(rules, options.requests, runner),
       hooks: connectionHooks(options),
       closed: (connection, lingering) => this.#closed(connection, lingering),
       disconnected: (connection) => this.#disconnected(connection),
@@ -181,7 +187,7 @@ export class Server<
    * @param data The data.
    * @param options Who to leave out.
    * @returns How many copies were sent, queued, dropped, or met a closing session.
-   * @throws {TypeError} If `data` cannot be serialized.
+   * @throws {TypeError} If `data` cannot be serialized, or `validateOutbound` refuses it.
    */
   publish<K extends keyof Out & string>(
     room: string,
@@ -190,8 +196,8 @@ export class Server<
     options?: PublishOptions,
   ): PublishResult {
     const members = this.#registry.rooms.get(room);
-    if (members === undefined) return NOBODY;
-    return deliver(members, textFrame(topic, data), this.#registry.skip(options));
+    if (members === undefined) return nobody(topic, data, this.#host.check);
+    return deliver(members, textFrame(topic, data, this.#host.check), this.#registry.skip(options));
   }
 
   /**
@@ -208,7 +214,7 @@ export class Server<
     options?: PublishOptions,
   ): PublishResult {
     const members = this.#registry.rooms.get(room);
-    if (members === undefined) return NOBODY;
+    if (members === undefined) return nobody();
     return deliver(members, { data, bytes: data.byteLength }, this.#registry.skip(options));
   }
 
@@ -223,7 +229,7 @@ export class Server<
    * @param data The data.
    * @param options Who to leave out.
    * @returns How many copies were sent, queued, dropped, or met a closing session.
-   * @throws {TypeError} If `data` cannot be serialized.
+   * @throws {TypeError} If `data` cannot be serialized, or `validateOutbound` refuses it.
    */
   sendTo<K extends keyof Out & string>(
     sessions: Iterable<Session<Ctx, In, Out>>,
@@ -231,7 +237,7 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    const frame = textFrame(topic, data);
+    const frame = textFrame(topic, data, this.#host.check);
     return deliver(this.#registry.connectionsOf(sessions), frame, this.#registry.skip(options));
   }
 
@@ -243,15 +249,16 @@ export class Server<
    * @param data The data.
    * @param options Who to leave out.
    * @returns How many copies were sent, queued, dropped, or met a closing session.
-   * @throws {TypeError} If `data` cannot be serialized.
+   * @throws {TypeError} If `data` cannot be serialized, or `validateOutbound` refuses it.
    */
   broadcast<K extends keyof Out & string>(
     topic: K,
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    if (this.#registry.size === 0) return NOBODY;
-    return deliver(this.#registry.values(), textFrame(topic, data), this.#registry.skip(options));
+    if (this.#registry.size === 0) return nobody(topic, data, this.#host.check);
+    const frame = textFrame(topic, data, this.#host.check);
+    return deliver(this.#registry.values(), frame, this.#registry.skip(options));
   }
 
   /**
@@ -267,9 +274,8 @@ export class Server<
   }
 
   /**
-   * Closes every session with 1001 and refuses new upgrades with 503.
-   * Calling it again returns the same promise. It does not stop the HTTP
-   * server: shut that down after.
+   * Closes every session with 1001 and refuses new upgrades with 503; calling
+   * it again returns the same promise. It does not stop the HTTP server.
    *
    * @param options The close code, reason and how long to wait.
    * @returns A promise that resolves once every session is closed, or once

@@ -1,6 +1,5 @@
 import { CloseCode } from "./close_codes.ts";
 import { encodeEnvelope } from "./protocol.ts";
-import type { EventMap } from "./topics.ts";
 import { utf8Length } from "./utf8.ts";
 
 /**
@@ -166,6 +165,8 @@ export interface SessionEngine {
   offer(data: string | Uint8Array<ArrayBuffer>, bytes: number): SendResult;
   /** Decides to close (once) and resolves when closed. */
   end(code: number, reason: string): Promise<CloseCause>;
+  /** Checks data to send under `validateOutbound` (throws a `TypeError`); else `undefined`. */
+  readonly check: ((topic: string, data: unknown) => void) | undefined;
 }
 
 /**
@@ -201,8 +202,8 @@ export interface SessionEngine {
  */
 export class Session<
   Ctx = undefined,
-  In extends object = EventMap,
-  Out extends object = EventMap,
+  In extends object = Record<string, unknown>,
+  Out extends object = Record<string, unknown>,
 > {
   /** A crypto-random id, unique within the server. */
   readonly id: string;
@@ -256,12 +257,15 @@ export class Session<
    * @param topic The topic.
    * @param data The data; anything `JSON.stringify` accepts.
    * @returns What happened to the message.
-   * @throws {TypeError} If `data` cannot be serialized (a `BigInt`, a cycle).
+   * @throws {TypeError} If `data` cannot be serialized (a `BigInt`, a
+   *   cycle), or `validateOutbound` refuses it.
    */
   send<K extends keyof Out & string>(topic: K, data: Out[K]): SendResult {
-    if (this.#engine.state !== "open") return "closed";
+    const engine = this.#engine;
+    if (engine.state !== "open") return "closed";
+    engine.check?.(topic, data);
     const text = encodeEnvelope(topic, data);
-    return this.#engine.offer(text, utf8Length(text));
+    return engine.offer(text, utf8Length(text));
   }
 
   /**

@@ -1,3 +1,4 @@
+import { ContractRules } from "./contract_rules.ts";
 import type { Envelope } from "./protocol.ts";
 import type { OverflowPolicy } from "./send_queue.ts";
 import type { ServerOptions } from "./options.ts";
@@ -26,6 +27,9 @@ export interface InboundSettings {
   readonly maxMessageBytes: number;
   readonly invalidMessage: "reply" | "close" | "ignore";
   readonly validate: ((envelope: Envelope) => boolean) | undefined;
+  /** The contract, ready to route and check; `undefined` without one. */
+  readonly contract: ContractRules | undefined;
+  readonly maxRequestsInFlight: number;
   /** Tokens per second, i.e. thousandths of a token per millisecond; 0 turns the limit off. */
   readonly rate: number;
   readonly burst: number;
@@ -71,7 +75,10 @@ const _MiB = 1024 * 1024;
  * @throws {RangeError} If a limit is out of range or an option has an unknown value.
  */
 // deno-lint-ignore no-explicit-any
-export function resolveOptions(options: ServerOptions<any, any, any>): Settings {
+export function resolveOptions(options: ServerOptions<any, any, any, any>): Settings {
+  if (options.requests !== undefined && options.contract === undefined) {
+    throw new TypeError('Invalid option "requests": request handlers need a contract');
+  }
   const rateLimit = options.rateLimit ?? { rate: 100, burst: 200 };
   const maxMessageBytes = _limit("maxMessageBytes", options.maxMessageBytes ?? _MiB, 1);
   const timers = options.timers ?? {};
@@ -100,6 +107,10 @@ export function resolveOptions(options: ServerOptions<any, any, any>): Settings 
       maxMessageBytes,
       invalidMessage: _oneOf("invalidMessage", options.invalidMessage ?? "reply", _INVALID),
       validate: options.validate,
+      contract: options.contract === undefined
+        ? undefined
+        : new ContractRules(options.contract, options.validateOutbound ?? false),
+      maxRequestsInFlight: _limit("maxRequestsInFlight", options.maxRequestsInFlight ?? 16, 1),
       rate: rateLimit === false ? 0 : _positive("rateLimit.rate", rateLimit.rate),
       burst: rateLimit === false
         ? 0

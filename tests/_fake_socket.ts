@@ -467,7 +467,7 @@ export interface Recorded<Ctx> {
   /** The error of every `onInvalidMessage` call. */
   readonly invalid: EnvelopeError[];
   /** The reason of every `onRejectedMessage` call. */
-  readonly rejected: ("rate-limited" | "busy")[];
+  readonly rejected: ("rate-limited" | "busy" | "too-many-requests")[];
 }
 
 /**

@@ -66,7 +66,7 @@ class Inbox<T> {
   }
 }
 
-type ErrorData = { code: string; message: string };
+type ErrorData = { code: string; message: string; topic?: string };
 type DataOf<K> = K extends keyof ChatOut ? ChatOut[K] : ErrorData;
 
 /**
@@ -111,13 +111,13 @@ class ChatClient {
 
   /**
    * A round trip with no side effects: an unknown topic is refused by the
-   * app's `validate` with a `$error` reply. Everything the server sent this
+   * app's contract with a `$error` reply. Everything the server sent this
    * session before it handled the probe is in the inbox afterwards.
    */
   async sync(): Promise<void> {
     this.send("sync-probe", {});
     const error = await this.next("$error");
-    assert.equal(error.code, "rejected");
+    assert.equal(error.code, "invalid");
   }
 
   /** Messages received and not taken, on a topic. */
@@ -390,7 +390,7 @@ Deno.test("a disconnect announces a presence leave with its cause and empties th
   });
 });
 
-Deno.test("chat requests are checked: shape by validate ($error), chat rules by the app (error)", async (t) => {
+Deno.test("chat requests are checked: shape by the contract ($error), chat rules by the app (error)", async (t) => {
   await withChat(async ({ server, connect }) => {
     const alice = await connect("alice-token");
 
@@ -427,7 +427,8 @@ Deno.test("chat requests are checked: shape by validate ($error), chat rules by 
       ) {
         alice.send(topic, data);
         const error = await alice.next("$error");
-        assert.equal(error.code, "rejected", `${topic} ${JSON.stringify(data)}`);
+        assert.equal(error.code, "invalid", `${topic} ${JSON.stringify(data)}`);
+        assert.equal(error.topic, topic);
       }
       alice.ws.send("not json");
       assert.equal((await alice.next("$error")).code, "json");

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { EnvelopeError } from "../src/errors.ts";
-import { decodeEnvelope, encodeEnvelope } from "../src/protocol.ts";
+import {
+  decodeEnvelope,
+  decodeFrame,
+  decodeRequest,
+  encodeEnvelope,
+  encodeInvalid,
+  encodeReply,
+  encodeReplyError,
+} from "../src/protocol.ts";
 
 type EnvelopeErrorCode = EnvelopeError["code"];
 
@@ -231,4 +239,71 @@ Deno.test("decodeEnvelope() survives deep nesting with a result or an EnvelopeEr
     });
   }
   assertPrototypeClean();
+});
+
+// ---------------------------------------------------------------- requests and replies
+
+Deno.test("decodeEnvelope() drops an id; decodeRequest() keeps it, whatever it is", () => {
+  assert.deepEqual(decodeEnvelope('{"topic":"a","data":1,"id":3}'), { topic: "a", data: 1 });
+  assert.deepEqual(decodeRequest('{"topic":"a","data":1,"id":3}'), { topic: "a", data: 1, id: 3 });
+  assert.deepEqual(decodeRequest('{"topic":"a","id":"x"}'), {
+    topic: "a",
+    data: undefined,
+    id: "x",
+  });
+  assert.deepEqual(decodeRequest('{"topic":"a","data":1}'), { topic: "a", data: 1 });
+  assert.throws(() => decodeRequest('{"topic":"a","id":{"__proto__":{}}}'), EnvelopeError);
+});
+
+Deno.test("decodeFrame() keeps a $reply's id and error", () => {
+  const frame = "[" + [
+    encodeReply(1, { sum: 3 }),
+    encodeReply(2, undefined),
+    encodeReplyError(3, "not-found", "No such user"),
+    encodeEnvelope("chat", "hi"),
+  ].join(",") + "]";
+  assert.deepEqual(decodeFrame(frame), [
+    { topic: "$reply", data: { sum: 3 }, id: 1 },
+    { topic: "$reply", data: undefined, id: 2 },
+    {
+      topic: "$reply",
+      data: undefined,
+      id: 3,
+      error: { code: "not-found", message: "No such user" },
+    },
+    { topic: "chat", data: "hi" },
+  ]);
+});
+
+Deno.test("encodeReply() writes the $reply envelope; a value JSON cannot hold throws", () => {
+  assert.equal(encodeReply(7, [1, "a"]), '{"topic":"$reply","id":7,"data":[1,"a"]}');
+  assert.equal(encodeReply(0, undefined), '{"topic":"$reply","id":0}');
+  assert.throws(() => encodeReply(1, 1n), TypeError);
+});
+
+Deno.test("encodeInvalid() answers a request with a $reply, anything else with a $error", () => {
+  const issues = [{ message: "Expected a string", path: ["a", { key: 0 }] }];
+  assert.deepEqual(
+    JSON.parse(encodeInvalid(new EnvelopeError("invalid", "Bad", { topic: "t", issues, id: 4 }))),
+    {
+      topic: "$reply",
+      id: 4,
+      error: {
+        code: "invalid",
+        message: "Bad",
+        issues: [{ path: ["a", 0], message: "Expected a string" }],
+      },
+    },
+  );
+  assert.deepEqual(JSON.parse(encodeInvalid(new EnvelopeError("invalid", "Bad", { topic: "t" }))), {
+    topic: "$error",
+    data: { code: "invalid", message: "Bad", topic: "t", issues: [] },
+  });
+  // A cut never splits a surrogate pair.
+  const emoji = "😀".repeat(100);
+  const text = encodeInvalid(new EnvelopeError("invalid", "Bad", { topic: emoji }));
+  const topic: string = JSON.parse(text).data.topic;
+  assert.ok(topic.length <= 128 && topic.endsWith("…"));
+  assert.ok(!/[\ud800-\udbff]…$/.test(topic));
+  assert.doesNotMatch(text, /\\ud[89ab]/i);
 });

@@ -8,7 +8,9 @@ import { HttpError } from "../src/errors.ts";
 import type { PublishResult } from "../src/fanout.ts";
 import { Server } from "../src/server.ts";
 import type { CloseCause, SendResult, Session } from "../src/session.ts";
-import { defineTopics, type EventMap, type Message } from "../src/topics.ts";
+import type { StandardSchemaV1 } from "../src/standard_schema.ts";
+import { defineContract, type } from "../src/contract.ts";
+import type { EventMap, Message } from "../src/topics.ts";
 import { openSession } from "./_fake_socket.ts";
 
 /** `true` if A and B are the same type, `false` otherwise. */
@@ -135,9 +137,15 @@ type Out = {
   presence: { user: string; online: boolean };
 };
 
-Deno.test("defineTopics<In, Out>() types session.send and server.publish", () => {
+/** The contract of `In` and `Out` with types alone. */
+const typesOnly = defineContract({
+  client: { say: type<In["say"]>(), typing: type<In["typing"]>(), ping: type<In["ping"]>() },
+  server: { said: type<Out["said"]>(), presence: type<Out["presence"]>() },
+});
+
+Deno.test("A contract of type<T>() markers types session.send and server.publish", () => {
   const server = new Server({
-    topics: defineTopics<In, Out>(),
+    contract: typesOnly,
     context: () => ({ name: "ada" }),
     onConnect(session) {
       assertType<IsExact<typeof session.ctx, { name: string }>>(true);
@@ -164,9 +172,9 @@ Deno.test("defineTopics<In, Out>() types session.send and server.publish", () =>
   assert.equal(published.recipients, 0);
 });
 
-Deno.test("defineTopics<In, Out>() narrows message.data by message.topic in onMessage", () => {
+Deno.test("A contract of type<T>() markers narrows message.data by message.topic in onMessage", () => {
   const server = new Server({
-    topics: defineTopics<In, Out>(),
+    contract: typesOnly,
     onMessage(session, message) {
       assertType<IsExact<typeof message, Message<In>>>(true);
       assertType<IsExact<typeof message.topic, "say" | "typing" | "ping">>(true);
@@ -198,9 +206,12 @@ interface OutIface {
   joined: { room: string; user: string };
 }
 
-Deno.test("Topic maps may be interfaces", async () => {
+Deno.test("type<T>() takes interfaces", async () => {
   const server = new Server({
-    topics: defineTopics<InIface, OutIface>(),
+    contract: defineContract({
+      client: { join: type<InIface["join"]>() },
+      server: { joined: type<OutIface["joined"]>() },
+    }),
     context: () => ({ user: "ada" }),
     onMessage(session, message) {
       assertType<IsExact<typeof message.topic, "join">>(true);
@@ -232,4 +243,140 @@ Deno.test("Session and Server type parameters default to an untyped event map", 
   // @ts-expect-error: topics are strings (and at run time a TypeError)
   assert.throws(() => session.send(1, null), TypeError);
   session.close();
+});
+
+// ---------------------------------------------------------------- contracts with schemas
+
+/** A schema whose input and output types differ: a string in, a number out. */
+const length = {
+  "~standard": {
+    version: 1 as const,
+    vendor: "tests",
+    validate: (v: unknown) =>
+      typeof v === "string" ? { value: v.length } : { issues: [{ message: "Not a string" }] },
+    types: undefined as unknown as { input: string; output: number },
+  },
+} satisfies StandardSchemaV1<string, number>;
+const point = type<{ x: number; y: number }>();
+
+const schemas = defineContract({
+  client: { name: length, move: point },
+  server: { size: length, moved: point },
+  requests: {
+    measure: { input: length, output: length },
+    locate: { input: type<string>(), output: point },
+  },
+});
+
+Deno.test("defineContract() carries each schema's types: client outputs, server inputs", () => {
+  type C = NonNullable<typeof schemas.types>;
+  assertType<IsExact<C["client"], { name: number; move: { x: number; y: number } }>>(true);
+  assertType<IsExact<C["server"], { size: string; moved: { x: number; y: number } }>>(true);
+  assertType<
+    IsExact<
+      C["requests"],
+      {
+        measure: { input: number; output: string };
+        locate: { input: string; output: { x: number; y: number } };
+      }
+    >
+  >(true);
+  assert.ok(schemas);
+});
+
+Deno.test("onMessage gets each client topic's schema output", () => {
+  const server = new Server({
+    contract: schemas,
+    requests: { measure: (_, n) => String(n), locate: () => ({ x: 0, y: 0 }) },
+    onMessage(_session, message) {
+      assertType<IsExact<typeof message.topic, "name" | "move">>(true);
+      if (message.topic === "name") {
+        assertType<IsExact<typeof message.data, number>>(true); // the output, not the string sent
+      } else {
+        assertType<IsExact<typeof message.data, { x: number; y: number }>>(true);
+      }
+      // @ts-expect-error: a server topic is not an inbound topic
+      if (message.topic === "size") return;
+    },
+  });
+  assert.ok(server);
+});
+
+Deno.test("send and publish take only server topics, with each schema's input", () => {
+  const server = new Server({
+    contract: schemas,
+    requests: { measure: (_, n) => String(n), locate: () => ({ x: 0, y: 0 }) },
+    onConnect(session) {
+      session.send("size", "a string, the schema's input");
+      session.send("moved", { x: 1, y: 2 });
+      // @ts-expect-error: the schema's output is not what it accepts
+      session.send("size", 3);
+      // @ts-expect-error: a client topic is not an outbound topic
+      session.send("name", "x");
+      // @ts-expect-error: not a topic of the contract
+      session.send("nope", 1);
+      // @ts-expect-error: wrong payload
+      session.send("moved", { x: 1 });
+    },
+  });
+  server.publish("room", "moved", { x: 1, y: 2 });
+  server.broadcast("size", "x");
+  // @ts-expect-error: wrong payload
+  server.publish("room", "moved", { x: "1", y: 2 });
+  // @ts-expect-error: not a server topic
+  server.broadcast("move", { x: 1, y: 2 });
+  // @ts-expect-error: wrong payload
+  server.sendTo([], "size", 1);
+  assert.ok(server);
+});
+
+Deno.test("request handlers get the input's output type and must return the output's input type", () => {
+  const server = new Server({
+    contract: schemas,
+    context: () => ({ user: "ada" }),
+    requests: {
+      measure(session, input) {
+        assertType<IsExact<typeof session.ctx, { user: string }>>(true);
+        assertType<IsExact<typeof input, number>>(true);
+        return "x".repeat(input);
+      },
+      async locate(_session, input) {
+        assertType<IsExact<typeof input, string>>(true);
+        await Promise.resolve();
+        return { x: input.length, y: 0 };
+      },
+    },
+  });
+  assert.ok(server);
+
+  new Server({
+    contract: schemas,
+    requests: {
+      // @ts-expect-error: must return a string (the output schema's input)
+      measure: (_session, input) => input,
+      // @ts-expect-error: must resolve to a point
+      locate: () => Promise.resolve({ x: 1 }),
+    },
+  });
+  assert.throws(() =>
+    new Server({
+      contract: schemas,
+      requests: {
+        measure: (_, n) => String(n),
+        locate: () => ({ x: 0, y: 0 }),
+        // @ts-expect-error: not a request of the contract
+        unknown: () => 1,
+      },
+    }), TypeError);
+  assert.throws(() =>
+    new Server({
+      contract: schemas,
+      // @ts-expect-error: the handler of "locate" is missing
+      requests: { measure: (_, n) => String(n) },
+    }), TypeError);
+});
+
+Deno.test("a server without a contract takes no request handlers", () => {
+  // @ts-expect-error: there is no request to handle
+  assert.throws(() => new Server({ requests: { anything: () => 1 } }), TypeError);
 });
