@@ -36,7 +36,7 @@
  * exit status 1.
  *
  * ```sh
- * deno task bench:load                 # full run, about 4 minutes
+ * deno task bench:load                 # full run, about 20 minutes (16 of them the relay)
  * deno task bench:load --quick         # smoke run, under a minute
  * deno task bench:load --servers=raw_deno,switchboard_deno --scenarios=echo,memory
  * deno task bench:load --scenarios=relay --rounds=2     # the relay workload only
@@ -254,7 +254,8 @@ function fmt(value: number | undefined, unit: string): string {
     case "x":
       return value.toFixed(2);
     case "%":
-      return `${(value * 100).toFixed(0)}%`;
+      // A small share (a few messages batched) shows as 0.3%, not 0%.
+      return `${(value * 100).toFixed(value > 0 && value < 0.1 ? 1 : 0)}%`;
     default:
       return String(value);
   }
