@@ -10,7 +10,16 @@
  * same machine state; a scenario run more than once alternates the order
  * (A B C, C B A, …) and reports the median. At the end it prints the
  * absolute figures, the CPU each side used, and the ratios against the raw
- * baseline of the same runtime next to the targets of issue 4, as Markdown.
+ * baseline of the same runtime next to the targets of issue 4 (and of
+ * issue 10 for the relay), as Markdown.
+ *
+ * The scenarios: fan-out (one control message makes the server publish P
+ * messages in one JS tick), relay (a publisher in the room sends P separate
+ * messages as fast as it can, and the server relays each to the room except
+ * the sender: the chat workload), echo latency, memory per idle session,
+ * and connects/s. Fan-out and relay report the TCP segments the server sent
+ * per delivery and, for `switchboard.batch` subscribers, the share of
+ * messages that arrived in batch frames.
  *
  * `--rounds=N` runs each scenario N times as often (default 1).
  * `--against=<dir>` adds the switchboard servers of another checkout of this
@@ -18,7 +27,8 @@
  * commit (`switchboard_deno@abc1234`): each is started from that checkout's
  * `bench/servers/`, so it imports that checkout's `mod.ts`, with the same
  * flags, and runs next to this checkout's in every rotation. A further table
- * then gives the ratios between the two.
+ * then gives the ratios between the two. A checkout whose servers predate
+ * the relay behaviour sits out the relay scenarios.
  *
  * Every client run has a hard timeout, every child process is killed at the
  * end (also on failure or Ctrl-C), and everything is on 127.0.0.1. A lost
@@ -26,9 +36,10 @@
  * exit status 1.
  *
  * ```sh
- * deno task bench:load                 # full run, about 4 minutes
+ * deno task bench:load                 # full run, about 20 minutes (16 of them the relay)
  * deno task bench:load --quick         # smoke run, under a minute
  * deno task bench:load --servers=raw_deno,switchboard_deno --scenarios=echo,memory
+ * deno task bench:load --scenarios=relay --rounds=2     # the relay workload only
  * deno task bench:load --json=.bench-out/load.json
  * deno task bench:load --against=../switchboard-before --rounds=3
  * ```
@@ -53,6 +64,9 @@ import {
 } from "./_process.ts";
 import type { ClientSpec } from "./load_client.ts";
 
+/** Every kind of scenario, in the order a report lists them. */
+const KINDS: readonly ClientSpec["scenario"][] = ["fanout", "relay", "echo", "memory", "connects"];
+
 /** A server under test. */
 interface ServerDef extends BaseServerDef {
   /** A subprotocol the fan-out subscribers offer and the server must accept. */
@@ -69,7 +83,7 @@ const SERVERS: readonly ServerDef[] = [
     runtime: "deno",
     script: "switchboard_deno",
     protocol: BATCH_PROTOCOL,
-    only: ["fanout"],
+    only: ["fanout", "relay"],
   },
   { name: "raw_bun", runtime: "bun", script: "raw_bun" },
   { name: "native_bun", runtime: "bun", script: "native_bun" },
@@ -79,7 +93,7 @@ const SERVERS: readonly ServerDef[] = [
     runtime: "bun",
     script: "switchboard_bun",
     protocol: BATCH_PROTOCOL,
-    only: ["fanout"],
+    only: ["fanout", "relay"],
   },
 ];
 
@@ -114,9 +128,28 @@ function scenarios(quick: boolean): Scenario[] {
     timeoutMs: q(60_000, 20_000),
     repeat: 1,
   });
+  const relay = (clients: number, count: number, warmup: number, timeoutMs: number) => ({
+    id: `relay-${clients}x${count}`,
+    title: `relay deliveries/s (C=${clients}, P=${count} × 64 B sent one by one, ` +
+      "each to the room except the sender; median of ≥ 2 rounds)",
+    spec: {
+      scenario: "relay",
+      clients,
+      count,
+      size: 64,
+      rounds: 2,
+      minSeconds: q(2, 0.3),
+      warmup,
+    },
+    timeoutMs,
+    repeat: 1,
+  } satisfies Scenario);
   return [
     q(fanout(1000, 1000), fanout(200, 200)),
     q(fanout(5000, 200), fanout(1000, 50)),
+    // A slow relay writes once per delivery, about 0.1M deliveries/s: 5M a round at C=5000.
+    q(relay(1000, 1000, 200, 120_000), relay(200, 200, 40, 20_000)),
+    q(relay(5000, 1000, 100, 300_000), relay(1000, 50, 10, 20_000)),
     {
       id: "echo",
       title: "echo round trip",
@@ -221,7 +254,8 @@ function fmt(value: number | undefined, unit: string): string {
     case "x":
       return value.toFixed(2);
     case "%":
-      return `${(value * 100).toFixed(0)}%`;
+      // A small share (a few messages batched) shows as 0.3%, not 0%.
+      return `${(value * 100).toFixed(value > 0 && value < 0.1 ? 1 : 0)}%`;
     default:
       return String(value);
   }
@@ -232,8 +266,11 @@ interface Metric {
   readonly path: string;
   readonly label: string;
   readonly unit: string;
-  /** What the ratio is checked against: see {@linkcode target}. */
-  readonly kind: "fanout" | "echo" | "memory" | "connects";
+  /**
+   * What the ratio is checked against: see {@linkcode target}. A `share`
+   * is a batch server's own figure: the ratio tables show it, not a ratio.
+   */
+  readonly kind: "fanout" | "relay" | "share" | "echo" | "memory" | "connects";
 }
 
 function metrics(list: Scenario[]): Metric[] {
@@ -247,6 +284,20 @@ function metrics(list: Scenario[]): Metric[] {
         label: `${s.title}${runs}`,
         unit: "/s",
         kind: "fanout",
+      });
+    } else if (s.spec.scenario === "relay") {
+      out.push({
+        scenario: s.id,
+        path: "deliveriesPerSec",
+        label: `${s.title}${runs}`,
+        unit: "/s",
+        kind: "relay",
+      }, {
+        scenario: s.id,
+        path: "batchShare",
+        label: `${s.id}: share of messages in batch frames (\`switchboard.batch\` subscribers)`,
+        unit: "%",
+        kind: "share",
       });
     } else if (s.spec.scenario === "echo") {
       for (const mode of ["sequential", "concurrent"]) {
@@ -286,12 +337,24 @@ function metrics(list: Scenario[]): Metric[] {
 function details(list: Scenario[]): Omit<Metric, "kind">[] {
   const out: Omit<Metric, "kind">[] = [];
   for (const s of list) {
-    if (s.spec.scenario === "fanout") {
+    if (s.spec.scenario === "fanout" || s.spec.scenario === "relay") {
       out.push(
         {
           scenario: s.id,
+          path: "serverSegmentsPerDelivery",
+          label: `${s.id}: TCP segments the server sent per delivery (ss, its sockets)`,
+          unit: "x",
+        },
+        {
+          scenario: s.id,
           path: "segmentsPerDelivery",
-          label: `${s.id}: TCP segments per delivery (both directions)`,
+          label: `${s.id}: TCP segments per delivery (host-wide, both directions)`,
+          unit: "x",
+        },
+        {
+          scenario: s.id,
+          path: "framesPerDelivery",
+          label: `${s.id}: WebSocket frames per delivery`,
           unit: "x",
         },
         {
@@ -345,7 +408,7 @@ function details(list: Scenario[]): Omit<Metric, "kind">[] {
   return out;
 }
 
-/** A target of issue 4, checked on one metric. */
+/** A target of issue 4 (of issue 10 for the relay), checked on one metric. */
 interface Target {
   readonly text: string;
   check(sb: number, base: number): boolean;
@@ -370,6 +433,18 @@ function target(
         return { text: "≥ 0.8×", check: (sb, base) => sb >= 0.8 * base };
       }
       return undefined;
+    case "relay":
+      if (runtime === "deno" && baseline === "raw_deno") {
+        return batch
+          ? { text: "≥ 15×", check: (sb, base) => sb >= 15 * base }
+          : { text: "≥ 1.0×", check: (sb, base) => sb >= base };
+      }
+      if (runtime === "bun" && baseline === "native_bun" && !batch) {
+        return { text: "≥ 1.2×", check: (sb, base) => sb >= 1.2 * base };
+      }
+      return undefined;
+    case "share":
+      return batch && runtime === "deno" ? { text: "≥ 90%", check: (sb) => sb >= 0.9 } : undefined;
     case "memory":
       return baseline === "native_bun"
         ? undefined
@@ -409,13 +484,14 @@ function cell(results: Results, scenario: string, server: string, path: string, 
 /**
  * A table of `a / b` for each metric (a row) and pair of servers (a column).
  *
- * @param shown The cell of two medians that both exist; else it is "—".
+ * @param shown The cell of two medians that both exist (for a `share`, of
+ * `a`'s at least); else it is "—".
  */
 function ratioTable<P extends readonly [string, string, ...unknown[]]>(
   ms: Metric[],
   pairs: readonly P[],
   results: Results,
-  shown: (m: Metric, a: number, b: number, pair: P) => string,
+  shown: (m: Metric, a: number, b: number | undefined, pair: P) => string,
 ): string {
   return table(
     ["metric", ...pairs.map(([a, b]) => `${a} / ${b}`)],
@@ -424,14 +500,21 @@ function ratioTable<P extends readonly [string, string, ...unknown[]]>(
       ...pairs.map((pair) => {
         const a = num(results[m.scenario]?.[pair[0]], m.path);
         const b = num(results[m.scenario]?.[pair[1]], m.path);
-        return a === undefined || b === undefined ? "—" : shown(m, a, b, pair);
+        return a === undefined || (b === undefined && m.kind !== "share")
+          ? "—"
+          : shown(m, a, b, pair);
       }),
     ]),
   );
 }
 
-/** A ratio, flagged when it is more than 5% to the worse (throughput down, time or memory up). */
-function change(m: Metric, a: number, b: number): string {
+/**
+ * A ratio, flagged when it is more than 5% to the worse (throughput down,
+ * time or memory up); a `share`, as both figures.
+ */
+function change(m: Metric, a: number, b: number | undefined): string {
+  if (b === undefined) return "—";
+  if (m.kind === "share") return `${fmt(a, "%")} vs ${fmt(b, "%")}`;
   const worse = m.unit === "/s" ? a < 0.95 * b : a > 1.05 * b;
   return `${(a / b).toFixed(2)}×${worse ? " (**> 5% worse**)" : ""}`;
 }
@@ -468,12 +551,19 @@ function report(
   );
   const pairs = PAIRS.filter(([a, b]) => names.includes(a) && names.includes(b));
   const ratios = ratioTable(ms, pairs, results, (m, a, b, [sb, base, runtime]) => {
-    const t = target(m, runtime, base, sb.endsWith("+batch"));
-    const shown = m.unit === "KB"
+    const batch = sb.endsWith("+batch");
+    if (m.kind === "share" && !batch) return "—";
+    const t = target(m, runtime, base, batch);
+    const shown = m.kind === "share"
+      ? fmt(a, "%")
+      : b === undefined
+      ? "—"
+      : m.unit === "KB"
       ? `${a >= b ? "+" : "−"}${(Math.abs(a - b) / 1024).toFixed(2)} KB`
       : `${(a / b).toFixed(2)}×`;
+    if (shown === "—") return shown;
     if (t === undefined) return shown;
-    return `${shown} (target ${t.text}: ${t.check(a, b) ? "met" : "**missed**"})`;
+    return `${shown} (target ${t.text}: ${t.check(a, b ?? NaN) ? "met" : "**missed**"})`;
   });
   const failures = Object.entries(results).flatMap(([s, byServer]) =>
     Object.entries(byServer).flatMap(([n, runs]) =>
@@ -485,13 +575,13 @@ function report(
     "",
     absolute,
     "",
-    "### Ratios against the raw baseline of the same runtime (memory: difference)",
+    "### Ratios against the raw baseline of the same runtime (memory: difference; batch share: the batch server's own)",
     "",
     ratios,
     ...(against.length > 0
       ? [
         "",
-        "### This checkout against the other (`--against`), same run (memory: ratio too)",
+        "### This checkout against the other (`--against`), same run (memory: ratio too; batch share: this vs other)",
         "",
         ratioTable(ms, against, results, change),
       ]
@@ -527,17 +617,20 @@ async function revision(root: string): Promise<{ commit: string; text: string }>
  * Each switchboard server, followed by the same server from the checkout at
  * `root` (named `<name>@<commit>`).
  *
+ * @param relay Whether that checkout's servers relay; if not, they sit out the relay.
  * @returns The servers, and the pairs (this checkout's, the other's) to compare.
  */
 function withAgainst(
   servers: readonly ServerDef[],
   root: string,
   commit: string,
+  relay: boolean,
 ): { servers: ServerDef[]; pairs: [string, string][] } {
   const pairs: [string, string][] = [];
   const all = servers.flatMap((s) => {
     if (!s.name.startsWith("switchboard_")) return [s];
-    const other = { ...s, name: `${s.name}@${commit || "against"}`, root };
+    const only = relay ? s.only : (s.only ?? KINDS).filter((kind) => kind !== "relay");
+    const other = { ...s, name: `${s.name}@${commit || "against"}`, root, only };
     pairs.push([s.name, other.name]);
     return [s, other];
   });
@@ -580,7 +673,12 @@ async function main(): Promise<number> {
   if (againstDir !== undefined) {
     const otherRoot = await Deno.realPath(againstDir).catch(() => againstDir);
     const other = await revision(otherRoot);
-    ({ servers, pairs: against } = withAgainst(servers, otherRoot, other.commit));
+    const relays = await Deno.readTextFile(`${otherRoot}/bench/servers/_switchboard.ts`)
+      .then((text) => text.includes('"relay"'), () => false);
+    if (!relays && list.some((s) => s.spec.scenario === "relay")) {
+      console.error(`${otherRoot} has no relay behaviour: its servers sit out the relay`);
+    }
+    ({ servers, pairs: against } = withAgainst(servers, otherRoot, other.commit, relays));
     for (const def of servers.filter((s) => s.root !== undefined)) {
       if (!await Deno.stat(serverScript(def)).then(() => true, () => false)) {
         console.error(`Cannot run "${def.name}": ${serverScript(def)} does not exist`);

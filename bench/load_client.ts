@@ -13,9 +13,22 @@
  * Any lost, extra or reordered message, a close frame, a socket that ends,
  * or the hard timeout makes it print the reason and exit with status 1.
  *
+ * The fan-out and relay scenarios share one path: C subscribers in the
+ * room, rounds of P numbered messages that every subscriber must get all
+ * of, in order. In a fan-out round one control message makes the server
+ * publish P ticks in one JS tick; in a relay round a publisher that is
+ * itself in the room sends P separate messages as fast as it can (one
+ * frame, one write each, nothing awaited in between), and the server
+ * relays each to the room except the sender. Both report the TCP segments
+ * the server sent per delivery (`ss -ti`, `segs_out` summed over the
+ * server's sockets on its port) beside the host-wide count, and how many
+ * messages arrived inside batch frames (`switchboard.batch`).
+ *
  * ```sh
  * deno run -A bench/load_client.ts \
  *   '{"scenario":"fanout","port":8080,"clients":1000,"count":1000}'
+ * deno run -A bench/load_client.ts \
+ *   '{"scenario":"relay","port":8080,"clients":1000,"count":1000,"protocol":"switchboard.batch"}'
  * ```
  *
  * @module
@@ -24,12 +37,20 @@ import process from "node:process";
 import { pool } from "../tests/_pool.ts";
 import { cpuSeconds } from "./_process.ts";
 import { FrameParser, maskFrame, type RawUpgrade, upgradeRaw, writeAll } from "../tests/_raw_ws.ts";
-import { fetchMem, type MemReport, TICK_PREFIX, tickPad, TOKEN } from "./servers/_behaviour.ts";
+import { decodeFrame } from "../mod.ts";
+import {
+  fetchMem,
+  type MemReport,
+  RELAY_PREFIX,
+  TICK_PREFIX,
+  tickPad,
+  TOKEN,
+} from "./servers/_behaviour.ts";
 
 /** What to run: a scenario and its sizes. Fields a scenario does not use are ignored. */
 export interface ClientSpec {
   /** The scenario. */
-  scenario: "fanout" | "echo" | "memory" | "connects";
+  scenario: "fanout" | "relay" | "echo" | "memory" | "connects";
   /** The server's port on 127.0.0.1. */
   port: number;
   /** The server's process id, to read its CPU time; 0 to skip. */
@@ -38,21 +59,22 @@ export interface ClientSpec {
   timeoutMs?: number;
   /** Connections opened at a time. */
   concurrency?: number;
-  /** fanout: subscribers. connects: connections. memory: idle sessions. */
+  /** fanout and relay: subscribers. connects: connections. memory: idle sessions. */
   clients?: number;
-  /** fanout: messages per publish burst. */
+  /** fanout: messages per publish burst. relay: messages the publisher sends per round. */
   count?: number;
-  /** fanout and echo: message size in bytes. */
+  /** fanout, relay and echo: message size in bytes. */
   size?: number;
-  /** fanout: measured bursts at least (the median is reported). */
+  /** fanout and relay: measured rounds at least (the median is reported). */
   rounds?: number;
-  /** fanout: more bursts (up to 25) until the bursts took this many seconds in all. */
+  /** fanout and relay: more rounds (up to 25) until they took this many seconds in all. */
   minSeconds?: number;
-  /** fanout: messages in the warm-up burst (0 for none). */
+  /** fanout and relay: messages in the warm-up round (0 for none). */
   warmup?: number;
   /**
-   * fanout: a subprotocol the subscribers offer and the server must accept
-   * (`"switchboard.batch"`: text frames may hold a JSON array of envelopes).
+   * fanout and relay: a subprotocol the subscribers offer and the server
+   * must accept (`"switchboard.batch"`: text frames may hold a JSON array of
+   * envelopes). Without it, a batch frame fails the run.
    */
   protocol?: string;
   /** echo: sequential round trips on one connection. */
@@ -65,7 +87,6 @@ export interface ClientSpec {
 
 const _encoder = new TextEncoder();
 const _decoder = new TextDecoder();
-const _PREFIX = _encoder.encode(TICK_PREFIX);
 
 let _phase = "start";
 let _exiting = false;
@@ -141,7 +162,11 @@ class _Ws {
   /** Sends a masked frame; writes on one connection never interleave. */
   send(payload: string | Uint8Array, opcode = 1): Promise<void> {
     const bytes = typeof payload === "string" ? _encoder.encode(payload) : payload;
-    const frame = maskFrame(bytes, opcode);
+    return this.write(maskFrame(bytes, opcode));
+  }
+
+  /** Writes a frame already masked, after the writes before it, in one `write` if it fits. */
+  write(frame: Uint8Array): Promise<void> {
     this.#writing = this.#writing.then(() => writeAll(this.conn, frame)).catch((error) => {
       if (!_exiting) _fail(`connection #${this.index}: write failed: ${error}`);
     });
@@ -235,6 +260,30 @@ function _tcpOutSegments(): number {
 }
 
 /**
+ * TCP segments the server has sent so far on its established connections
+ * on `port` (`segs_out` of each, from `ss -ti`; `ss` omits a zero), or
+ * `NaN` if `ss` cannot run. Loopback only: these are the server's sockets,
+ * not the client's ends.
+ */
+async function _serverSegments(port: number): Promise<number> {
+  try {
+    const { success, stdout } = await new Deno.Command("ss", {
+      args: ["-tinH", "state", "established", "sport", "=", `:${port}`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (!success) return NaN;
+    let sum = 0;
+    for (const match of _decoder.decode(stdout).matchAll(/\bsegs_out:(\d+)/g)) {
+      sum += Number(match[1]);
+    }
+    return sum;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
  * Measures, over one or more windows, the CPU both processes use, the TCP
  * segments sent (host-wide, so both directions) and the client's reads.
  */
@@ -318,36 +367,76 @@ function _median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-// ---------------------------------------------------------------- fan-out
+// ---------------------------------------------------------------- fan-out and relay
 
 let _remaining = 0;
 let _roundDone: (() => void) | undefined;
 
-/** The bytes after the digits of `seq` in a tick: `,"pad":"xx…"}}`. */
+/** The topic of the numbered messages: `"tick"` (fan-out) or `"relay"`. */
+let _topic = "tick";
+/** Their first bytes, up to the digits of `seq`. */
+let _prefix = _encoder.encode(TICK_PREFIX);
+/** The bytes after the digits of `seq`: `,"pad":"xx…"}}`. */
 let _tickTail = 0;
+/** Whether the subscribers offered `switchboard.batch`, so that batch frames may come. */
+let _batchAllowed = false;
+/** The subscriber whose every frame is also decoded with `decodeFrame` and compared. */
+let _sampled: _Ws | undefined;
+
+/** Text frames and messages the subscribers got, and those in batch frames. */
+const _frames = { frames: 0, messages: 0, batchFrames: 0, batched: 0 };
 
 /** Checks one text frame of ticks: one envelope, or a batch frame (a JSON array of them). */
 function _onTick(ws: _Ws, data: Uint8Array, start: number, end: number): void {
+  const first = ws.expected;
+  _frames.frames++;
   if (data[start] !== 0x5b) {
     if (_tick(ws, data, start, end) !== end) _unexpectedText(ws, data, start, end);
-    return;
-  }
-  let at = start + 1;
-  for (;;) {
-    at = _tick(ws, data, at, end);
-    if (data[at] === 0x2c) {
-      at++;
-    } else if (data[at] === 0x5d && at + 1 === end) {
-      return;
-    } else {
-      _unexpectedText(ws, data, start, end);
+    _frames.messages++;
+  } else {
+    if (!_batchAllowed) _fail(`subscriber #${ws.index} got a batch frame it did not ask for`);
+    let at = start + 1;
+    for (;;) {
+      at = _tick(ws, data, at, end);
+      if (data[at] === 0x2c) {
+        at++;
+      } else if (data[at] === 0x5d && at + 1 === end) {
+        break;
+      } else {
+        _unexpectedText(ws, data, start, end);
+      }
     }
+    const n = ws.expected - first;
+    _frames.batchFrames++;
+    _frames.messages += n;
+    _frames.batched += n;
+  }
+  if (ws === _sampled) _checkDecoded(ws, data.subarray(start, end), first);
+}
+
+/**
+ * Decodes a frame the byte parser has counted with the library's own
+ * `decodeFrame`, and fails unless it holds the same envelopes: the topic,
+ * and `seq` from `first` up, in order.
+ */
+function _checkDecoded(ws: _Ws, frame: Uint8Array, first: number): void {
+  const text = _decoder.decode(frame);
+  let envelopes;
+  try {
+    envelopes = decodeFrame(text);
+  } catch (error) {
+    _fail(`subscriber #${ws.index}: decodeFrame rejected a frame: ${error}`);
+  }
+  const seqs = envelopes.map((e) => e.topic === _topic && (e.data as { seq?: unknown })?.seq);
+  const wanted = Array.from({ length: ws.expected - first }, (_, i) => first + i);
+  if (JSON.stringify(seqs) !== JSON.stringify(wanted)) {
+    _fail(`subscriber #${ws.index}: decodeFrame disagrees on ${text.slice(0, 120)}`);
   }
 }
 
 /** Checks and counts the tick envelope at `start`; returns the offset just after it. */
 function _tick(ws: _Ws, data: Uint8Array, start: number, end: number): number {
-  const prefix = _PREFIX;
+  const prefix = _prefix;
   if (end - start < prefix.length + 1 + _tickTail) _unexpectedText(ws, data, start, end);
   for (let i = 0; i < prefix.length; i++) {
     if (data[start + i] !== prefix[i]) _unexpectedText(ws, data, start, end);
@@ -373,11 +462,16 @@ function _tick(ws: _Ws, data: Uint8Array, start: number, end: number): number {
   return next;
 }
 
-async function _fanoutRound(
-  publisher: _Ws,
+/**
+ * One round: every subscriber expects `count` messages numbered from 0;
+ * `trigger` makes them come.
+ *
+ * @returns The seconds from the trigger until the last subscriber had all.
+ */
+async function _roomRound(
   subscribers: _Ws[],
   count: number,
-  size: number,
+  trigger: () => Promise<void>,
 ): Promise<number> {
   for (const ws of subscribers) {
     ws.expected = 0;
@@ -386,22 +480,56 @@ async function _fanoutRound(
   _remaining = subscribers.length;
   const done = new Promise<void>((resolve) => _roundDone = resolve);
   const t0 = performance.now();
-  await publisher.send(JSON.stringify({ topic: "fanout", data: { count, size } }));
+  await trigger();
   await done;
   const seconds = (performance.now() - t0) / 1000;
   _roundDone = undefined;
   return seconds;
 }
 
-async function _fanout(spec: ClientSpec): Promise<Record<string, unknown>> {
+/**
+ * What starts a round of `count` messages: in a fan-out, one control
+ * message; in a relay, `count` frames written one by one, built before the
+ * clock starts (the same frames every round, since `seq` restarts at 0).
+ */
+function _trigger(
+  relay: boolean,
+  publisher: _Ws,
+  count: number,
+  size: number,
+): () => Promise<void> {
+  if (!relay) {
+    return () => publisher.send(JSON.stringify({ topic: "fanout", data: { count, size } }));
+  }
+  const pad = tickPad(size, "relay");
+  const frames = Array.from(
+    { length: count },
+    (_, seq) =>
+      maskFrame(_encoder.encode(JSON.stringify({ topic: "relay", data: { seq, pad } })), 1),
+  );
+  return () => {
+    let last = Promise.resolve();
+    for (const frame of frames) last = publisher.write(frame);
+    return last;
+  };
+}
+
+/** The fan-out and relay scenarios (see the module doc). */
+async function _room(spec: ClientSpec): Promise<Record<string, unknown>> {
+  const relay = spec.scenario === "relay";
+  const name = spec.scenario;
   const clients = spec.clients ?? 1000;
   const count = spec.count ?? 1000;
   const size = spec.size ?? 64;
   const rounds = spec.rounds ?? 3;
   const warmup = spec.warmup ?? Math.ceil(count / 5);
-  _tickTail = JSON.stringify({ pad: tickPad(size) }).length - 1 + 2;
-  _phase = "fanout: connecting";
-  const publisher = await _open(spec.port, "&pub=1", 4096);
+  _topic = relay ? "relay" : "tick";
+  _prefix = _encoder.encode(relay ? RELAY_PREFIX : TICK_PREFIX);
+  _tickTail = JSON.stringify({ pad: tickPad(size, _topic) }).length - 1 + 2;
+  _batchAllowed = spec.protocol !== undefined;
+  _phase = `${name}: connecting`;
+  // The relay's publisher is in the room (no `&pub=1`): the server must leave it out.
+  const publisher = await _open(spec.port, relay ? "" : "&pub=1", 4096);
   const subscribers = await _openMany(
     spec.port,
     clients,
@@ -411,31 +539,51 @@ async function _fanout(spec: ClientSpec): Promise<Record<string, unknown>> {
     spec.protocol,
   );
   for (const ws of subscribers) ws.onText = _onTick;
-  await _waitMembers(spec.port, clients);
+  _sampled = subscribers[0];
+  await _waitMembers(spec.port, relay ? clients + 1 : clients);
   if (warmup > 0) {
-    _phase = "fanout: warm-up burst";
-    await _fanoutRound(publisher, subscribers, warmup, size);
+    _phase = `${name}: warm-up round`;
+    await _roomRound(subscribers, warmup, _trigger(relay, publisher, warmup, size));
   }
+  const trigger = _trigger(relay, publisher, count, size);
   const rates: number[] = [];
   const cpu = new _CpuWindow(spec.serverPid ?? 0);
   const minSeconds = spec.minSeconds ?? 0;
   let measured = 0;
+  let serverSegments = 0;
+  const frames0 = { ..._frames };
   for (let round = 0; round < rounds || (measured < minSeconds && round < 25); round++) {
-    _phase = `fanout: burst ${round + 1}`;
+    _phase = `${name}: round ${round + 1}`;
+    // Outside the window: `ss` takes a while with thousands of sockets.
+    const segments0 = await _serverSegments(spec.port);
     cpu.start();
-    const seconds = await _fanoutRound(publisher, subscribers, count, size);
+    const seconds = await _roomRound(subscribers, count, trigger);
     cpu.stop();
+    serverSegments += await _serverSegments(spec.port) - segments0;
     measured += seconds;
     rates.push(Math.round((clients * count) / seconds));
   }
   const deliveries = clients * count * rates.length;
   const { segments, reads } = cpu.counts;
+  const frames = _frames.frames - frames0.frames;
+  const messages = _frames.messages - frames0.messages;
+  if (messages !== deliveries) _fail(`counted ${messages} messages, expected ${deliveries}`);
   return {
     deliveriesPerSec: Math.round(_median(rates)),
     rounds: rates,
     deliveries,
+    serverSegmentsPerDelivery: Number.isFinite(serverSegments)
+      ? _round(serverSegments / deliveries, 3)
+      : null,
     segmentsPerDelivery: _round(segments / deliveries, 3),
     readsPerDelivery: _round(reads / deliveries, 3),
+    framesPerDelivery: _round(frames / deliveries, 4),
+    ...(_batchAllowed
+      ? {
+        batchFrames: _frames.batchFrames - frames0.batchFrames,
+        batchShare: _round((_frames.batched - frames0.batched) / deliveries, 4),
+      }
+      : {}),
     ...cpu.result,
   };
 }
@@ -573,7 +721,8 @@ async function _connects(spec: ClientSpec): Promise<Record<string, unknown>> {
 // ---------------------------------------------------------------- main
 
 const _SCENARIOS: Record<ClientSpec["scenario"], (spec: ClientSpec) => Promise<object>> = {
-  fanout: _fanout,
+  fanout: _room,
+  relay: _room,
   echo: _echo,
   memory: _memory,
   connects: _connects,

@@ -12,6 +12,12 @@
  * - Text `{"topic":"fanout","data":{"count":P,"size":64}}` publishes P
  *   messages `{"topic":"tick","data":{"seq":i,"pad":"xx…"}}` of about
  *   `size` bytes to the room, one serialization each.
+ * - Text `{"topic":"relay","data":x}` is relayed to every member of the
+ *   room except its sender as `{"topic":"relay","data":x}`: parsed, then
+ *   serialized once (as switchboard decodes and encodes an envelope). The
+ *   relay publisher connects without `&pub=1`, so it is in the room and the
+ *   exception is exercised; the load client sends
+ *   `{"topic":"relay","data":{"seq":i,"pad":"xx…"}}`.
  */
 
 /** The token a client must present as `?token=`. */
@@ -23,15 +29,19 @@ export const ROOM = "room";
 /** The first bytes of every published message; the load client reads `seq` after them. */
 export const TICK_PREFIX = '{"topic":"tick","data":{"seq":';
 
+/** The first bytes of every relayed message; the load client reads `seq` after them. */
+export const RELAY_PREFIX = '{"topic":"relay","data":{"seq":';
+
 /**
  * The padding that makes the message with `seq` 0 exactly `size` bytes long
  * (longer sequence numbers add their extra digits).
  *
  * @param size The wanted message size in bytes.
+ * @param topic The message's topic: `"tick"` (fan-out) or `"relay"`.
  * @returns A string of `x`.
  */
-export function tickPad(size: number): string {
-  const bare = JSON.stringify({ topic: "tick", data: { seq: 0, pad: "" } }).length;
+export function tickPad(size: number, topic = "tick"): string {
+  const bare = JSON.stringify({ topic, data: { seq: 0, pad: "" } }).length;
   return "x".repeat(Math.max(0, size - bare));
 }
 
@@ -68,20 +78,27 @@ export interface EchoTarget {
 
 /**
  * The text-message side of the raw servers (`raw_deno.ts`, `raw_bun.ts`,
- * `native_bun.ts`), which differ only in how a tick reaches the room.
+ * `native_bun.ts`), which differ only in how a message reaches the room.
  *
+ * @typeParam S The runtime's socket.
  * @param publish Sends one serialized tick to every member of {@linkcode ROOM}.
+ * @param relay Sends one serialized relay message to every member of
+ * {@linkcode ROOM} except `sender`.
  * @returns A handler of one text message from `socket`: an echo is answered
- * on `socket`; a fan-out request publishes its ticks, each serialized once.
+ * on `socket`; a fan-out request publishes its ticks, each serialized once;
+ * a relay message is parsed, serialized once and relayed.
  * @throws {SyntaxError} (from the handler) If the text is not JSON.
  * @throws {TypeError} (from the handler) If a fan-out request is invalid.
  */
-export function textHandler(
+export function textHandler<S extends EchoTarget>(
   publish: (text: string) => void,
-): (socket: EchoTarget, text: string) => void {
+  relay: (sender: S, text: string) => void,
+): (socket: S, text: string) => void {
   return (socket, text) => {
     const envelope = JSON.parse(text);
-    if (envelope.topic === "echo") {
+    if (envelope.topic === "relay") {
+      relay(socket, JSON.stringify({ topic: "relay", data: envelope.data }));
+    } else if (envelope.topic === "echo") {
       socket.send(JSON.stringify({ topic: "echo", data: envelope.data }));
     } else if (envelope.topic === "fanout") {
       const { count, size } = fanoutRequest(envelope.data);

@@ -11,6 +11,8 @@ export interface BenchWs {
   readonly data: { publisher: boolean };
   send(data: string): number;
   subscribe(topic: string): void;
+  /** To every subscriber of `topic` but this socket. */
+  publish(topic: string, data: string): number;
 }
 
 /** What `Bun.serve` returns, as far as the servers use it. */

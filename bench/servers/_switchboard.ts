@@ -85,7 +85,9 @@ export function createBenchServer(
       if (!session.ctx.publisher) session.rooms.join(ROOM);
     },
     onMessage(session, message): void {
-      if (message.topic === "echo") {
+      if (message.topic === "relay") {
+        server.publish(ROOM, "relay", message.data, { except: session });
+      } else if (message.topic === "echo") {
         session.send("echo", message.data);
       } else if (message.topic === "fanout") {
         const { count, size } = fanoutRequest(message.data);

@@ -1,6 +1,8 @@
 /**
  * Bun's own pub/sub: `Bun.serve` with `ws.subscribe` and `server.publish`
- * (uWebSockets batches each subscriber's frames into one write).
+ * (uWebSockets batches each subscriber's frames into one write); a relay is
+ * `ws.publish`, which leaves out the sender, of the envelope parsed and
+ * serialized again as switchboard does.
  * Behaviour: see `_behaviour.ts`. Prints `{"port":N}` first; exits on SIGTERM.
  *
  * `bun bench/servers/native_bun.ts`
@@ -10,7 +12,10 @@ import { benchFetch, type BenchWs, serve } from "./_bun.ts";
 
 let members = 0;
 
-const onText = textHandler((text) => http.publish(ROOM, text));
+const onText = textHandler<BenchWs>(
+  (text) => http.publish(ROOM, text),
+  (sender, text) => sender.publish(ROOM, text),
+);
 
 const http = serve({
   fetch: benchFetch(() => members),

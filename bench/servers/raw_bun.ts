@@ -1,6 +1,7 @@
 /**
  * The Bun baseline: `Bun.serve` with a hand-written JS loop over `ws.send`
- * (a `Set`, `JSON.stringify` once per publish, `send` to each).
+ * (a `Set`, `JSON.stringify` once per publish, `send` to each; a relay
+ * skips the sender).
  * Behaviour: see `_behaviour.ts`. Prints `{"port":N}` first; exits on SIGTERM.
  *
  * `bun bench/servers/raw_bun.ts`
@@ -10,8 +11,10 @@ import { benchFetch, type BenchWs, serve } from "./_bun.ts";
 
 const room = new Set<BenchWs>();
 
-const onText = textHandler((text) => {
+const onText = textHandler<BenchWs>((text) => {
   for (const socket of room) socket.send(text);
+}, (sender, text) => {
+  for (const socket of room) if (socket !== sender) socket.send(text);
 });
 
 serve({

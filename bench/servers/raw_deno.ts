@@ -1,6 +1,7 @@
 /**
  * The Deno baseline: a hand-written loop over `Deno.upgradeWebSocket`
- * sockets (a `Set`, `JSON.stringify` once per publish, `send` to each).
+ * sockets (a `Set`, `JSON.stringify` once per publish, `send` to each;
+ * a relay skips the sender).
  * Behaviour: see `_behaviour.ts`. Prints `{"port":N}` first; exits on SIGTERM.
  *
  * `deno run --allow-net --v8-flags=--expose-gc bench/servers/raw_deno.ts`
@@ -19,8 +20,10 @@ function onClose(this: WebSocket): void {
   room.delete(this);
 }
 
-const onText = textHandler((text) => {
+const onText = textHandler<WebSocket>((text) => {
   for (const socket of room) socket.send(text);
+}, (sender, text) => {
+  for (const socket of room) if (socket !== sender) socket.send(text);
 });
 
 function onMessage(this: WebSocket, event: MessageEvent): void {
