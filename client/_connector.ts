@@ -248,7 +248,7 @@ export class Connector {
   #lose(gen: number, code: number, reason: string, byClose: boolean): void {
     if (gen !== this.#gen || this.#phase === "stopped") return;
     const wasOpen = this.#phase === "open";
-    this.#retire(reason);
+    this.#retire(1000, reason);
     const now = this.#s.clock.now();
     if (wasOpen && now - this.#openedAt >= this.#s.resetAfter) this.#backoff.reset();
     if (!wasOpen && this.#online) this.#failed++;
@@ -283,19 +283,22 @@ export class Connector {
     if (this.#s.clock.now() + delay < this.#retryAt) this.#schedule(delay);
   }
 
-  /** Moves to the next generation and closes the socket, if any; clears the connection's timers. */
-  #retire(reason: string): void {
+  /**
+   * Moves to the next generation and closes the socket, if any (with
+   * `code`, or none if the runtime refuses it); clears the connection's timers.
+   */
+  #retire(code: number, reason: string): void {
     this.#gen++;
     const socket = this.#socket;
     this.#socket = undefined;
-    if (socket !== undefined) _close(socket, 1000, reason);
+    if (socket !== undefined) _close(socket, code, reason);
     this.#s.clock.clearTimeout(this.#connectTimer);
     this.#s.clock.clearTimeout(this.#liveTimer);
     this.#connectTimer = this.#liveTimer = undefined;
   }
 
   #stop(event: ClosedEvent): void {
-    this.#retire(event.reason);
+    this.#retire(event.cause === "client" ? event.code : 1000, event.reason);
     this.#phase = "stopped";
     this.#s.clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;

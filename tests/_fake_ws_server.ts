@@ -8,7 +8,7 @@
 import { type Client, connect } from "../client/client.ts";
 import type { ClientOptions } from "../client/options.ts";
 import { FakeTimers } from "./_fake_socket.ts";
-import { FakeNet, FakeNetwork, type FakeSocket, seeded } from "./_fake_ws.ts";
+import { FakeNet, FakeNetwork, type FakeSocket, seeded, settle } from "./_fake_ws.ts";
 
 /** What a request handler of the fake server may throw to answer with an error. */
 export class FakeRequestError extends Error {
@@ -242,11 +242,13 @@ export interface Rig<C> {
   readonly net: FakeNet;
   readonly clock: FakeTimers;
   readonly network: FakeNetwork;
+  /** Runs the pending retry (ticks to it) and lets the network settle. */
+  retry(): Promise<void>;
 }
 
 /**
- * Connects a client to a new fake server; time moves only with
- * `clock.tick`, the network with `settle()`.
+ * Connects a client to a new fake server (heartbeat 0 unless given); time
+ * moves only with `clock.tick`, the network with `settle()`.
  */
 export function rig<
   In extends object = Record<string, unknown>,
@@ -260,7 +262,8 @@ export function rig<
   serverOptions: FakeServerOptions = {},
 ): Rig<Client<In, Out, Req>> {
   const net = new FakeNet();
-  const server = new FakeServer(net, serverOptions);
+  // No heartbeat unless a test asks: time jumps of minutes would trip liveness.
+  const server = new FakeServer(net, { heartbeat: 0, ...serverOptions });
   const clock = new FakeTimers();
   const network = new FakeNetwork();
   const client = connect("ws://fake.test/ws", {
@@ -270,5 +273,13 @@ export function rig<
     random: seeded(1),
     ...options,
   });
-  return { client, server, net, clock, network };
+  let retryAt: number | undefined;
+  client.events.on("reconnecting", ({ delay }) => retryAt = clock.now() + delay);
+  client.events.on("connecting", () => retryAt = undefined);
+  const retry = async () => {
+    if (retryAt === undefined) throw new Error("No retry is waiting");
+    clock.tick(Math.max(0, retryAt - clock.now()));
+    await settle();
+  };
+  return { client, server, net, clock, network, retry };
 }
