@@ -63,6 +63,9 @@ export class FakeSocket implements ClientSocket {
   readonly closes: { code?: number; reason?: string }[] = [];
   /** The close event fired. */
   closeFired = false;
+  /** Requests sent and not yet answered, as the client sees them; and the most at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   readonly url: string;
   readonly protocols: string[];
   readonly #net: FakeNet;
@@ -92,6 +95,9 @@ export class FakeSocket implements ClientSocket {
   send(data: string): void {
     if (this.readyState !== 1) throw new Error(`send() in readyState ${this.readyState}`);
     this.sent.push(data);
+    if (JSON.parse(data).id !== undefined) {
+      this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    }
     this.#net.onSend?.(this, data);
   }
 
@@ -116,6 +122,7 @@ export class FakeSocket implements ClientSocket {
   /** A text (or binary) frame from the server. */
   fireMessage(data: unknown): void {
     if (this.readyState !== 1) return;
+    if (typeof data === "string" && data.startsWith('{"topic":"$reply"')) this.inFlight--;
     this.onmessage?.({
       data: typeof data === "string" || data instanceof ArrayBuffer ? data : JSON.stringify(data),
     });

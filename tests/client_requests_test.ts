@@ -157,6 +157,7 @@ Deno.test("requests never exceed the server's maxRequestsInFlight; the rest wait
   assert.deepEqual(server.received.map((e) => e.data), [1, 2, 3, 4, 5]);
   server.reply(net.last, 4, "four");
   assert.deepEqual(await Promise.all(results), ["one", "two", "three", "four"]);
+  assert.equal(net.last.maxInFlight, 2);
   await client.close();
 });
 
