@@ -62,6 +62,40 @@ export interface JoinOptions {
  * @typeParam In Each client topic's data.
  * @typeParam Out Each server topic's data.
  * @typeParam Req Each request's input and output.
+ *
+ * @example Offline: messages wait, bounded, and every drop is counted
+ * ```ts
+ * import { Client, type ClientSocket } from "@switchboard/ws/client";
+ * import assert from "node:assert/strict";
+ *
+ * // A stand-in WebSocket that never connects (tests inject fakes the same way).
+ * class Unreachable implements ClientSocket {
+ *   readyState = 0;
+ *   protocol = "";
+ *   binaryType = "blob";
+ *   onopen = null;
+ *   onmessage = null;
+ *   onclose = null;
+ *   onerror = null;
+ *   send() {}
+ *   close() {
+ *     this.readyState = 3;
+ *   }
+ * }
+ *
+ * const client = new Client("ws://127.0.0.1:8000/", {
+ *   WebSocket: Unreachable,
+ *   maxQueueMessages: 2,
+ * });
+ * const drops: string[] = [];
+ * client.events.on("drop", ({ topic, reason }) => drops.push(`${topic}: ${reason}`));
+ * assert.equal(client.send("say", "one"), "queued");
+ * assert.equal(client.send("say", "two"), "queued");
+ * assert.equal(client.send("say", "three"), "dropped"); // overflow: "drop-newest"
+ * assert.deepEqual(client.stats.dropped, 1);
+ * await client.close(); // what is still queued is dropped, and reported
+ * assert.deepEqual(drops, ["say: queue-full", "say: closed", "say: closed"]);
+ * ```
  */
 export class Client<
   In extends object = Record<string, unknown>,
@@ -238,7 +272,7 @@ export class Client<
  * @throws {TypeError} If the URL or an option is malformed, or there is no `WebSocket`.
  * @throws {RangeError} If a number option is out of bounds.
  *
- * @example Usage
+ * @example Usage (against a server)
  * ```ts ignore
  * import { connect } from "@switchboard/ws/client";
  * import { contract } from "./contract.ts"; // shared with the server
@@ -254,6 +288,35 @@ export class Client<
  * await client.join("lobby");
  * client.send("say", { room: "lobby", text: "hello" });
  * const profile = await client.request("profile", { id: 7 }, { timeout: 5_000 });
+ * await client.close();
+ * ```
+ *
+ * @example Typed by a contract: a wrong topic or wrong data is a TypeError at the call site
+ * ```ts
+ * import { connect, defineContract, type } from "@switchboard/ws/client";
+ * import assert from "node:assert/strict";
+ *
+ * const contract = defineContract({
+ *   client: { say: type<string>() },
+ *   server: { said: type<{ user: string; text: string }>() },
+ * });
+ * const client = connect("ws://127.0.0.1:8000/", {
+ *   contract,
+ *   WebSocket: class {
+ *     readyState = 0;
+ *     protocol = "";
+ *     binaryType = "blob";
+ *     onopen = null;
+ *     onmessage = null;
+ *     onclose = null;
+ *     onerror = null;
+ *     send() {}
+ *     close() {}
+ *   },
+ * });
+ * client.on("said", ({ user, text }) => console.log(user, text)); // typed
+ * // @ts-expect-error: "shout" is not a client topic of the contract
+ * assert.throws(() => client.send("shout", "hi"), TypeError);
  * await client.close();
  * ```
  */

@@ -130,7 +130,20 @@ export interface DuplicateEvent {
   readonly seq: number;
 }
 
-/** Every event of a client, by name, with its data. */
+/**
+ * Every event of a client, by name, with its data: listen with
+ * `client.events.on(name, listener)`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("state", ({ state }) => badge.textContent = state);
+ * client.events.on("reconnecting", ({ code, delay }) => console.info(code, `retry in ${delay} ms`));
+ * client.events.on("closed", ({ cause, code }) => cause === "server" && showKicked(code));
+ * client.events.on("drop", ({ topic, reason }) => console.warn(`not sent: ${topic} (${reason})`));
+ * client.events.on("recovery", ({ room, recovered }) => recovered || refetch(room));
+ * client.events.on("gap", ({ room }) => refetch(room));
+ * ```
+ */
 export interface ClientEventMap {
   /** Every change of `client.state`. */
   state: StateEvent;

@@ -97,11 +97,26 @@ export interface ReconnectOptions {
 }
 
 /**
- * Options of {@linkcode connect}. Every bound has a safe default.
+ * Options of `connect()`. Every bound has a safe default.
  *
  * @typeParam In Each client topic's data, set by `contract`.
  * @typeParam Out Each server topic's data, set by `contract`.
  * @typeParam Req Each request's input and output, set by `contract`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { connect } from "@switchboard/ws/client";
+ *
+ * const client = connect("wss://app.example.com/ws", {
+ *   contract, // shared with the server
+ *   params: async () => ({ token: await getToken() }), // before every attempt
+ *   batch: true, // fewer frames from a busy server
+ *   reconnect: { base: 1_000, cap: 30_000, maxFailedAttempts: Infinity },
+ *   maxQueueMessages: 1_000,
+ *   overflow: "drop-oldest", // keep the latest while offline
+ *   requestTimeout: 5_000,
+ * });
+ * ```
  */
 export interface ClientOptions<
   In extends object,
