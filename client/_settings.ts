@@ -1,6 +1,6 @@
 import type { ConnectorSettings } from "./_connector.ts";
 import type { Clock } from "./_requests.ts";
-import { V1_BATCH_PROTOCOL, V1_PROTOCOL } from "./_wire.ts";
+import { BATCH_PROTOCOL, V1_BATCH_PROTOCOL, V1_PROTOCOL } from "./_wire.ts";
 import type { ClientOptions, NetworkEvents, WebSocketConstructor } from "./options.ts";
 
 /** A client's options, checked and with their defaults. */
@@ -51,7 +51,7 @@ export function resolveSettings(
   const grace = options.heartbeatGrace;
   return {
     url: _url(url),
-    protocols: [options.batch ? V1_BATCH_PROTOCOL : V1_PROTOCOL, ...protocols],
+    protocols: [..._own(options), ...protocols],
     params,
     WebSocket,
     clock: _clock(options.timers),
@@ -72,6 +72,13 @@ export function resolveSettings(
     dropOldest: overflow === "drop-oldest",
     requestTimeout: _number("requestTimeout", options.requestTimeout, 10_000, 1),
   };
+}
+
+/** The subprotocol the client offers first, if any. */
+// deno-lint-ignore no-explicit-any
+function _own(options: ClientOptions<any, any, any>): string[] {
+  if (options.protocol === false) return options.batch ? [BATCH_PROTOCOL] : [];
+  return [options.batch ? V1_BATCH_PROTOCOL : V1_PROTOCOL];
 }
 
 /** A timeout given to one call: a positive number of ms (`Infinity` allowed). */

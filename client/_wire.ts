@@ -8,6 +8,8 @@
 export const V1_PROTOCOL = "switchboard.v1";
 /** The same, with batch frames (a JSON array of envelopes) from the server. */
 export const V1_BATCH_PROTOCOL = "switchboard.v1.batch";
+/** Batch frames without control messages (issue 11), for `protocol: false`. */
+export const BATCH_PROTOCOL = "switchboard.batch";
 
 export const HELLO = "$hello";
 export const HEARTBEAT = "$heartbeat";

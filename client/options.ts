@@ -134,7 +134,16 @@ export interface ClientOptions<
   /** Subprotocols offered after the client's own (`switchboard.v1`). */
   protocols?: string[];
   /**
-   * Offer `switchboard.v1.batch`: the server may send a tick's messages in one frame.
+   * Offer `switchboard.v1`: the server's `$hello`, heartbeats (liveness)
+   * and rooms (`join` / `leave`, resume). `false` makes a plain client,
+   * for a server whose `protocol` option is off: browsers and Bun fail a
+   * connection whose server picks none of the subprotocols offered.
+   * @default {true}
+   */
+  protocol?: boolean;
+  /**
+   * Offer `switchboard.v1.batch` (`switchboard.batch` with `protocol:
+   * false`): the server may send a tick's messages in one frame.
    * @default {false}
    */
   batch?: boolean;

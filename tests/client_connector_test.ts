@@ -33,10 +33,10 @@ Deno.test("batch: true offers switchboard.v1.batch, and batch frames are read", 
   await client.close();
 });
 
-Deno.test("a server that picks no v1 protocol: open at once, no heartbeat", async () => {
-  const { client, server, net } = rig({}, { autoAccept: false });
+Deno.test("a server that picks the user's subprotocol, not v1: open at the upgrade, no heartbeat", async () => {
+  const { client, server, net } = rig({ protocols: ["chat.v2"] }, { autoAccept: false });
   await settle();
-  net.last.fireOpen("");
+  net.last.fireOpen("chat.v2");
   assert.equal(client.state, "open");
   server.silent = true;
   await client.close();
@@ -428,4 +428,17 @@ Deno.test("close() before the first attempt opens nothing", async () => {
   await client.close();
   await settle();
   assert.equal(net.sockets.length, 0);
+});
+
+Deno.test("protocol: false offers no switchboard.v1 (batch: switchboard.batch) and opens at the upgrade", async () => {
+  const { client, net } = rig({ protocol: false }, { autoAccept: false });
+  await settle();
+  assert.deepEqual(net.last.protocols, []);
+  net.last.fireOpen("");
+  assert.equal(client.state, "open");
+  await client.close();
+  const batch = rig({ protocol: false, batch: true, protocols: ["x"] });
+  await settle();
+  assert.deepEqual(batch.net.last.protocols, ["switchboard.batch", "x"]);
+  await batch.client.close();
 });
