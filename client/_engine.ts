@@ -6,6 +6,7 @@ import {
   Handlers,
   readJoinReply,
   readLeaveResult,
+  readLimit,
   readRejected,
 } from "./_handlers.ts";
 import { type Item, Outbox } from "./_outbox.ts";
@@ -150,9 +151,7 @@ export class Engine implements ConnectorOwner, RoomsOwner {
       return Promise.reject(new ClientClosedError(`Cannot join room "${room}"`));
     }
     const position = this.rooms.position(room);
-    if (position?.joined) {
-      return Promise.resolve({ ...position, room, joined: false });
-    }
+    if (position?.joined) return Promise.resolve({ ...position, room, joined: false });
     const promise = this.joins.add(room, timeout);
     if (!this.rooms.has(room)) {
       this.rooms.add(room);
@@ -197,8 +196,8 @@ export class Engine implements ConnectorOwner, RoomsOwner {
 
   ready(event: OpenEvent): void {
     this.#n.opened++;
-    this.#maxMessageBytes = event.limits.maxMessageBytes ?? Infinity;
-    this.#maxInFlight = event.limits.maxRequestsInFlight ?? Infinity;
+    this.#maxMessageBytes = readLimit(event.limits.maxMessageBytes);
+    this.#maxInFlight = readLimit(event.limits.maxRequestsInFlight);
     for (const room of this.rooms.names()) this.#control.push({ kind: "join", room });
     this.#pump();
     if (this.connector.stopped) return;

@@ -88,3 +88,8 @@ export function readRejected(data: unknown): RejectedEvent {
     ...(d.issues !== undefined ? { issues: d.issues } : {}),
   };
 }
+
+/** A limit from `$hello`: a positive number, else none. */
+export function readLimit(value: number | undefined): number {
+  return value !== undefined && value > 0 ? value : Infinity;
+}
