@@ -16,6 +16,11 @@ import type { ClientEvents } from "./events.ts";
  *
  * @typeParam Topic The topic.
  * @typeParam Data The data's type.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.on("said", (data, { room, seq }) => console.log(room, seq, data));
+ * ```
  */
 export interface ServerMessage<Topic extends string = string, Data = unknown> {
   /** The topic. */
@@ -28,7 +33,14 @@ export interface ServerMessage<Topic extends string = string, Data = unknown> {
   readonly seq?: number;
 }
 
-/** Options of one {@linkcode Client.request}. */
+/**
+ * Options of one {@linkcode Client.request}.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const profile = await client.request("profile", { id: 7 }, { timeout: 2_000 });
+ * ```
+ */
 export interface RequestOptions {
   /**
    * How long to wait for the reply, in ms, waiting in the offline queue
@@ -38,7 +50,14 @@ export interface RequestOptions {
   timeout?: number;
 }
 
-/** Options of one {@linkcode Client.join}. */
+/**
+ * Options of one {@linkcode Client.join}.
+ *
+ * @example Usage
+ * ```ts ignore
+ * await client.join("lobby", { timeout: 2_000 }); // the room is kept even if this times out
+ * ```
+ */
 export interface JoinOptions {
   /**
    * How long the promise waits for the server's answer, in ms. Its

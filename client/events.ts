@@ -1,6 +1,13 @@
 import type { ClientState } from "./options.ts";
 
-/** The data of a `state` event. */
+/**
+ * The data of a `state` event.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("state", ({ state, previous }) => console.info(`${previous} -> ${state}`));
+ * ```
+ */
 export interface StateEvent {
   /** The new state. */
   readonly state: ClientState;
@@ -8,13 +15,29 @@ export interface StateEvent {
   readonly previous: ClientState;
 }
 
-/** The data of a `connecting` event. */
+/**
+ * The data of a `connecting` event.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("connecting", ({ attempt }) => console.info(`attempt ${attempt}`));
+ * ```
+ */
 export interface ConnectingEvent {
   /** Attempts so far, this one included (1 for the first). */
   readonly attempt: number;
 }
 
-/** The data of an `open` event. */
+/**
+ * The data of an `open` event.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("open", ({ session, reconnected }) => {
+ *   if (reconnected) console.info(`back as ${session}`);
+ * });
+ * ```
+ */
 export interface OpenEvent {
   /** The server's session id (`$hello`), `""` if the server sent no `$hello`. */
   readonly session: string;
@@ -28,7 +51,16 @@ export interface OpenEvent {
   readonly reconnected: boolean;
 }
 
-/** The data of a `reconnecting` event: a connection was lost or an attempt failed. */
+/**
+ * The data of a `reconnecting` event: a connection was lost or an attempt failed.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("reconnecting", ({ code, reason, delay }) => {
+ *   showBanner(`Connection lost (${code} ${reason}), retrying in ${Math.round(delay / 1000)} s`);
+ * });
+ * ```
+ */
 export interface ReconnectingEvent {
   /** The close code (1006 for a drop, a timeout, a failed attempt). */
   readonly code: number;
@@ -40,7 +72,17 @@ export interface ReconnectingEvent {
   readonly failed: number;
 }
 
-/** The data of a `closed` event: the client is closed for good. */
+/**
+ * The data of a `closed` event: the client is closed for good.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("closed", ({ cause, code, reason }) => {
+ *   if (cause === "server") showMessage(`Disconnected by the server: ${reason} (${code})`);
+ *   if (cause === "retries") showMessage("Cannot reach the server");
+ * });
+ * ```
+ */
 export interface ClosedEvent {
   /**
    * `"client"`: `close()`; `"server"`: the server closed with a code from
@@ -54,7 +96,16 @@ export interface ClosedEvent {
   readonly reason: string;
 }
 
-/** The data of a `drop` event. */
+/**
+ * The data of a `drop` event.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("drop", ({ reason, topic, request }) => {
+ *   if (!request) console.warn(`"${topic}" was not sent (${reason})`);
+ * });
+ * ```
+ */
 export interface DropEvent {
   /** `"queue-full"`: the offline queue's bound; `"too-large"`: over the server's `maxMessageBytes`; `"closed"`: still queued at `close()`. */
   readonly reason: "queue-full" | "too-large" | "closed";
@@ -66,7 +117,16 @@ export interface DropEvent {
   readonly request: boolean;
 }
 
-/** The data of a `recovery` event: the outcome of re-joining a room after a reconnect. */
+/**
+ * The data of a `recovery` event: the outcome of re-joining a room after a reconnect.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("recovery", ({ room, recovered, reason }) => {
+ *   if (!recovered) reloadRoom(room, reason); // refetch: the missed messages cannot be replayed
+ * });
+ * ```
+ */
 export interface RecoveryEvent {
   /** The room. */
   readonly room: string;
@@ -90,6 +150,14 @@ export interface RecoveryEvent {
  * The data of a `gap` event: the messages of a room from `expected` to
  * `received - 1` were never delivered (a server dropped them, or a replay
  * fell short). The app should refetch, as for `recovered: false`.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("gap", ({ room, expected, received }) => {
+ *   console.warn(`${room}: messages ${expected} to ${received - 1} are missing`);
+ *   reloadRoom(room);
+ * });
+ * ```
  */
 export interface GapEvent {
   /** The room. */
@@ -100,7 +168,14 @@ export interface GapEvent {
   readonly received: number;
 }
 
-/** The data of an `invalid` event. */
+/**
+ * The data of an `invalid` event.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("invalid", ({ reason, topic, error }) => console.warn(reason, topic, error.message));
+ * ```
+ */
 export interface InvalidEvent {
   /** `"frame"`: not a valid frame; `"data"`: refused by the contract (`validateInbound`). */
   readonly reason: "frame" | "data";
@@ -110,7 +185,16 @@ export interface InvalidEvent {
   readonly error: Error;
 }
 
-/** The data of a `rejected` event: a `$error` from the server about a client message. */
+/**
+ * The data of a `rejected` event: a `$error` from the server about a client message.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("rejected", ({ code, topic }) => {
+ *   if (code === "rate-limited") slowDown(topic);
+ * });
+ * ```
+ */
 export interface RejectedEvent {
   /** The server's code: `"invalid"`, `"rate-limited"`, `"busy"`, `"json"`, ... */
   readonly code: string;
@@ -122,7 +206,14 @@ export interface RejectedEvent {
   readonly issues?: unknown;
 }
 
-/** The data of a `duplicate` event: a room message already delivered, dropped. */
+/**
+ * The data of a `duplicate` event: a room message already delivered, dropped.
+ *
+ * @example Usage
+ * ```ts ignore
+ * client.events.on("duplicate", ({ room, seq }) => console.debug(`${room}#${seq} again, dropped`));
+ * ```
+ */
 export interface DuplicateEvent {
   /** The room. */
   readonly room: string;
@@ -177,6 +268,13 @@ export interface ClientEventMap {
  * A client's events, by name ({@linkcode ClientEventMap}). A listener that
  * throws is reported as an `error` event (to `console.error` if nobody
  * listens to `error`); the other listeners still run.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const off = client.events.on("state", ({ state }) => setBadge(state));
+ * // later
+ * off();
+ * ```
  */
 export interface ClientEvents {
   /**

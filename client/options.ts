@@ -9,6 +9,11 @@ import type { Contract } from "../src/contract.ts";
  *   next attempt is waiting for its backoff delay or under way.
  * - `"closed"`: for good: `close()` was called, the server closed with a
  *   code from 4000 to 4099, or the retries ran out. See {@linkcode ClosedEvent}.
+ *
+ * @example Usage
+ * ```ts ignore
+ * if (client.state !== "open") showOfflineBadge();
+ * ```
  */
 export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -20,16 +25,52 @@ export type ClientState = "connecting" | "open" | "reconnecting" | "closed";
  * - `"dropped"`: not sent and never will be: the queue was full
  *   (`overflow: "drop-newest"`); counted and reported as a `drop` event.
  * - `"closed"`: the client is closed; nothing was sent.
+ *
+ * @example Usage
+ * ```ts ignore
+ * if (client.send("say", "hi") === "dropped") showToast("Not sent: too much waiting while offline");
+ * ```
  */
 export type SendResult = "sent" | "queued" | "dropped" | "closed";
 
-/** A `WebSocket` constructor: the global one, or a stand-in with the same shape. */
+/**
+ * A `WebSocket` constructor: the global one, or a stand-in with the same shape.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { connect } from "@switchboard/ws/client";
+ * import { WebSocket } from "npm:ws"; // any constructor with the standard shape
+ *
+ * const client = connect("ws://127.0.0.1:8000/", { WebSocket });
+ * ```
+ */
 export interface WebSocketConstructor {
   /** Opens a socket. */
   new (url: string, protocols?: string | string[]): ClientSocket;
 }
 
-/** The part of a `WebSocket` the client uses. */
+/**
+ * The part of a `WebSocket` the client uses.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { connect, type ClientSocket } from "@switchboard/ws/client";
+ *
+ * // A stand-in for tests: the test fires its events.
+ * class FakeSocket implements ClientSocket {
+ *   readyState = 0;
+ *   protocol = "";
+ *   binaryType = "blob";
+ *   onopen = null;
+ *   onmessage = null;
+ *   onclose = null;
+ *   onerror = null;
+ *   send(_data: string) {}
+ *   close() {}
+ * }
+ * const client = connect("ws://test/", { WebSocket: FakeSocket });
+ * ```
+ */
 export interface ClientSocket {
   /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
@@ -54,6 +95,15 @@ export interface ClientSocket {
 /**
  * Where the client hears that the network came back (`online`) or went
  * away (`offline`): the browser's `window` and `navigator.onLine` by default.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { connect } from "@switchboard/ws/client";
+ *
+ * const network = new EventTarget() as EventTarget & { onLine?: boolean };
+ * const client = connect("ws://127.0.0.1:8000/", { network });
+ * network.dispatchEvent(new Event("online")); // a waiting retry comes early
+ * ```
  */
 export interface NetworkEvents {
   /** `false` if the device is known to be offline. */
@@ -64,10 +114,27 @@ export interface NetworkEvents {
   removeEventListener(type: "online" | "offline", listener: () => void): void;
 }
 
-/** Query parameters added to the URL of every attempt. */
+/**
+ * Query parameters added to the URL of every attempt.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const client = connect(url, { params: { room: "lobby", v: 2 } }); // ?room=lobby&v=2
+ * const fresh = connect(url, { params: async () => ({ token: await getToken() }) });
+ * ```
+ */
 export type Params = Readonly<Record<string, string | number | boolean | undefined>>;
 
-/** How the client reconnects. */
+/**
+ * How the client reconnects.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const client = connect(url, {
+ *   reconnect: { base: 1_000, cap: 60_000, resetAfter: 10_000, maxFailedAttempts: Infinity },
+ * });
+ * ```
+ */
 export interface ReconnectOptions {
   /**
    * The first delay's upper bound, in ms: attempt `n` (from 0) waits
@@ -223,7 +290,15 @@ export interface ClientOptions<
   network?: NetworkEvents | null;
 }
 
-/** What the client counts. Every drop, timeout and loss is here. */
+/**
+ * What the client counts. Every drop, timeout and loss is here.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const { dropped, timedOut, gaps, queued } = client.stats;
+ * metrics.gauge("ws.queued", queued);
+ * ```
+ */
 export interface ClientStats {
   /** Messages and requests handed to a socket. */
   sent: number;
@@ -259,7 +334,14 @@ export interface ClientStats {
   opened: number;
 }
 
-/** The server's answer to {@linkcode Client.join}. */
+/**
+ * The server's answer to {@linkcode Client.join}.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const { joined, seq, epoch } = await client.join("lobby");
+ * ```
+ */
 export interface JoinResult {
   /** The room. */
   readonly room: string;
@@ -275,7 +357,14 @@ export interface JoinResult {
   readonly reason?: string;
 }
 
-/** The server's answer to {@linkcode Client.leave}. */
+/**
+ * The server's answer to {@linkcode Client.leave}.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const { left } = await client.leave("lobby");
+ * ```
+ */
 export interface LeaveResult {
   /** The room. */
   readonly room: string;
