@@ -167,8 +167,10 @@ export class Engine implements ConnectorOwner, RoomsOwner {
     this.joins.fail(room, new Error(`Cannot join room "${room}": left before the server answered`));
     this.#control = this.#control.filter((c) => !(c.kind === "join" && c.room === room));
     const known = this.rooms.has(room);
-    const live = this.rooms.remove(room);
-    if (!live || !this.connector.open) return Promise.resolve({ room, left: known });
+    this.rooms.remove(room);
+    // Offline there is no session, so no membership left. Online, ask the server even for a
+    // room the client did not join: the server may have put the session in it.
+    if (!this.connector.open) return Promise.resolve({ room, left: known });
     return new Promise((resolve, reject) => {
       this.#queueControl({
         kind: "leave",

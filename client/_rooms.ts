@@ -81,12 +81,6 @@ export class Rooms {
     return this.#rooms.has(room);
   }
 
-  /** Whether the room is joined on this connection, or its join is in flight. */
-  live(room: string): boolean {
-    const phase = this.#rooms.get(room)?.phase;
-    return phase === "joining" || phase === "joined";
-  }
-
   /** Adds a room (idle until its `$join` goes out). */
   add(room: string): void {
     if (this.#rooms.has(room)) return;
@@ -177,17 +171,12 @@ export class Rooms {
     this.#flush(state, room);
   }
 
-  /**
-   * Leaves a room: what was held is delivered, the position forgotten.
-   *
-   * @returns Whether it was joined, or being joined, on this connection.
-   */
-  remove(room: string): boolean {
+  /** Leaves a room: what was held is delivered, the position forgotten. */
+  remove(room: string): void {
     const state = this.#rooms.get(room);
-    if (state === undefined) return false;
+    if (state === undefined) return;
     this.#rooms.delete(room);
     this.#flush(state, room);
-    return state.phase !== "idle";
   }
 
   /** The connection closed: every room is idle (to be re-joined); held messages are delivered. */

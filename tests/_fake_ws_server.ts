@@ -128,11 +128,12 @@ export class FakeServer {
    * @returns The seq given (0 without history).
    */
   publish(room: string, topic: string, data: unknown, options: { skip?: boolean } = {}): number {
-    const state = this.#room(room);
-    const history = this.options.history ?? true;
-    const seq = history ? ++state.seq : 0;
-    const text = JSON.stringify(history ? { topic, data, room, seq } : { topic, data, room });
-    if (history) {
+    // As the server of branch proto12: history (and room/seq) only for rooms a v1 client
+    // joined; a publish to another room is a plain envelope.
+    const state = (this.options.history ?? true) ? this.rooms.get(room) : undefined;
+    const seq = state === undefined ? 0 : ++state.seq;
+    const text = JSON.stringify(state === undefined ? { topic, data } : { topic, data, room, seq });
+    if (state !== undefined) {
       state.log.push({ seq, text });
       if (state.log.length > (this.options.window ?? 256)) state.log.shift();
     }
@@ -151,6 +152,11 @@ export class FakeServer {
   /** Drops every connection without a close frame (1006). */
   dropAll(): void {
     this.closeAll(1006, "");
+  }
+
+  /** Starts a room's history, as a `$join` of another client would. */
+  keep(room: string): void {
+    this.#room(room);
   }
 
   /** Forgets every room's history: new epochs (a restart without shared history). */
@@ -209,7 +215,9 @@ export class FakeServer {
     const joined = !session.rooms.has(data.room);
     session.rooms.add(data.room);
     if (!(this.options.history ?? true)) {
-      return this.send(session.socket, { topic: "$reply", id, data: { room: data.room, joined } });
+      const answer: Record<string, unknown> = { room: data.room, joined };
+      if (data.since !== undefined) Object.assign(answer, { recovered: false, reason: "epoch" });
+      return this.send(session.socket, { topic: "$reply", id, data: answer });
     }
     const room = this.#room(data.room);
     const answer: Record<string, unknown> = {
@@ -220,8 +228,9 @@ export class FakeServer {
     };
     const since = data.since;
     if (since !== undefined) {
-      if (since.epoch !== room.epoch) Object.assign(answer, { recovered: false, reason: "epoch" });
-      else if (since.seq >= room.seq) answer.recovered = true;
+      if (since.epoch !== room.epoch || since.seq > room.seq) {
+        Object.assign(answer, { recovered: false, reason: "epoch" });
+      } else if (since.seq === room.seq) answer.recovered = true;
       else if ((room.log[0]?.seq ?? Infinity) > since.seq + 1) {
         Object.assign(answer, { recovered: false, reason: "gap" });
       } else {

@@ -44,13 +44,13 @@ function roomRig(
 
 Deno.test("join() answers with the room's position; room messages carry room and seq", async () => {
   const { client, server, got } = roomRig();
-  server.publish("lobby", "said", "before"); // seq 1, before the client joined
+  server.publish("lobby", "said", "before"); // nobody joined: no history, not delivered
   const joined = await client.join("lobby");
-  assert.deepEqual(joined, { room: "lobby", joined: true, seq: 1, epoch: "e1" });
+  assert.deepEqual(joined, { room: "lobby", joined: true, seq: 0, epoch: "e1" });
   server.publish("lobby", "said", "hi");
   await settle();
-  assert.deepEqual(got, [["lobby", 2, "hi"]]);
-  assert.deepEqual(client.rooms, [{ room: "lobby", seq: 2, epoch: "e1", joined: true }]);
+  assert.deepEqual(got, [["lobby", 1, "hi"]]);
+  assert.deepEqual(client.rooms, [{ room: "lobby", seq: 1, epoch: "e1", joined: true }]);
   await client.close();
 });
 
@@ -202,7 +202,16 @@ Deno.test("leave(): $leave answered; the room is neither tracked nor re-joined",
   assert.deepEqual(await client.leave("lobby"), { room: "lobby", left: true });
   assert.deepEqual(await client.leave("lobby"), { room: "lobby", left: false });
   await outage();
-  assert.deepEqual(server.received.map((e) => e.topic), ["$join", "$leave"]);
+  assert.deepEqual(server.received.map((e) => e.topic), ["$join", "$leave", "$leave"]);
+  await client.close();
+});
+
+Deno.test("leave() of a room the server put the session in asks the server", async () => {
+  const { client, server, net } = roomRig();
+  await settle();
+  server.sessions.get(net.last)!.rooms.add("news");
+  assert.deepEqual(await client.leave("news"), { room: "news", left: true });
+  assert.equal(server.sessions.get(net.last)!.rooms.has("news"), false);
   await client.close();
 });
 
@@ -269,7 +278,7 @@ Deno.test("a server without history: joins work, a re-join reports recovered: fa
   assert.deepEqual(await client.join("lobby"), { room: "lobby", joined: true });
   server.publish("lobby", "said", "x");
   await settle();
-  assert.deepEqual(got, [["lobby", undefined, "x"]]);
+  assert.deepEqual(got, [[undefined, undefined, "x"]]); // a plain envelope
   await outage();
   assert.deepEqual(recoveries, [{ room: "lobby", recovered: false, reason: "no-history" }]);
   assert.deepEqual(server.received.filter((e) => e.topic === "$join").map((e) => e.data), [
@@ -283,16 +292,19 @@ Deno.test("rooms the server put the session in: duplicates and gaps per connecti
   const { client, server, net, got, gaps, outage } = roomRig();
   await settle();
   server.sessions.get(net.last)!.rooms.add("news");
+  server.publish("news", "said", "plain"); // no client joined it: no history, no seq
+  server.keep("news"); // another client joined it: its messages carry seq
   server.publish("news", "said", 1);
   server.publish("news", "said", 2);
   server.send(net.last, { topic: "said", data: "dup", room: "news", seq: 2 });
   server.publish("news", "said", 3, { skip: true });
   server.publish("news", "said", 4);
   await settle();
-  assert.deepEqual(got.map(([, seq]) => seq), [1, 2, 4]);
+  assert.deepEqual(got.map(([, seq]) => seq), [undefined, 1, 2, 4]);
   assert.equal(gaps.length, 1);
   await outage(() => server.forgetHistory());
   server.sessions.get(net.last)!.rooms.add("news");
+  server.keep("news");
   server.publish("news", "said", "restarted"); // seq 1 again, a new epoch
   await settle();
   assert.deepEqual(got.at(-1), ["news", 1, "restarted"]);
