@@ -6,8 +6,18 @@
  * room (400 lines). `deno run -A tools/check_entries.ts`; exits 1 on a fault.
  */
 
-const ENTRIES = ["mod.ts", "src/adapters/bun.ts", "src/adapter.ts", "src/serve_deno.ts"];
+const ENTRIES = [
+  "mod.ts",
+  "src/adapters/bun.ts",
+  "src/adapter.ts",
+  "src/serve_deno.ts",
+  "client/mod.ts",
+];
 const MAX_LINES = 400;
+/** The only files outside client/ that the client entry may load: they import no server module. */
+const CLIENT_SHARED = ["src/contract.ts", "src/standard_schema.ts"];
+/** `Deno.` or `Bun.` used as code (not in a comment's backticks): a browser has neither. */
+const _RUNTIME_GLOBAL = /^(?!\s*(\*|\/\/)).*\b(Deno|Bun)\.[a-z]/m;
 
 interface Info {
   roots: string[];
@@ -41,6 +51,20 @@ for (const entry of ENTRIES) {
   if (entry !== "src/serve_deno.ts" && graph.has(new URL("src/serve_deno.ts", root).href)) {
     faults.push(`${entry} loads the Deno serving helper (src/serve_deno.ts): only ./deno may`);
   }
+  if (entry.startsWith("client/")) {
+    // The client runs in browsers: its own files, and the shared contract types only.
+    for (const module of graph.keys()) {
+      const path = short(module);
+      if (!path.startsWith("client/") && !CLIENT_SHARED.includes(path)) {
+        faults.push(`${entry} loads ${path}, which is not client code`);
+      }
+      if (
+        module.startsWith("file:") && _RUNTIME_GLOBAL.test(Deno.readTextFileSync(new URL(module)))
+      ) {
+        faults.push(`${entry}: ${path} names a Deno or Bun global`);
+      }
+    }
+  }
   // Depth-first search; a grey node met again closes a cycle.
   const state = new Map<string, "grey" | "black">();
   const visit = (node: string, path: string[]) => {
@@ -60,7 +84,7 @@ for (const entry of ENTRIES) {
   console.log(`${entry}: ${graph.size} local modules`);
 }
 
-for (const dir of ["src", "src/adapters"]) {
+for (const dir of ["src", "src/adapters", "client"]) {
   for (const file of Deno.readDirSync(new URL(`${dir}/`, root))) {
     if (!file.isFile || !file.name.endsWith(".ts")) continue;
     const lines = Deno.readTextFileSync(new URL(`${dir}/${file.name}`, root)).split("\n").length -
@@ -77,5 +101,5 @@ if (faults.length > 0) {
 }
 console.log(
   "only local files, no cycle, the Bun entry without the Deno bridge, serve() only in ./deno, " +
-    "no file over 400 lines",
+    "the client without server code, no file over 400 lines",
 );
