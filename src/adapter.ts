@@ -43,7 +43,7 @@
  * @module
  */
 import type { Handshake } from "./gate.ts";
-import type { ServeInfo } from "./options.ts";
+import type { ServeInfo } from "./serving.ts";
 import type { CloseCause, Session } from "./session.ts";
 import type { Socket } from "./socket.ts";
 
@@ -57,7 +57,7 @@ export {
   type Recovery,
   type RoomPosition,
 } from "./history.ts";
-export type { ServeInfo, Upgrade } from "./options.ts";
+export type { ServeInfo, Upgrade } from "./serving.ts";
 export type { Socket } from "./socket.ts";
 
 /** Options of `server.open()`. */

@@ -8,17 +8,20 @@ import { CloseCode } from "./close_codes.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { attachWebSocket, upgradeWithDeno } from "./deno.ts";
 import { Gate, type Handshake } from "./gate.ts";
+import { ClientRooms } from "./client_rooms.ts";
+import { Heartbeat } from "./heartbeat.ts";
+import type { History } from "./history.ts";
 import { connectionHooks, HookRunner } from "./hooks.ts";
 import { RequestRunner } from "./requests.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
-import { resolveOptions, type Settings } from "./settings.ts";
-import { deliver, NOBODY, type PublishOptions, type PublishResult, textFrame } from "./fanout.ts";
-import { BATCH_PROTOCOL } from "./protocol.ts";
+import { historyOf, resolveOptions, type Settings } from "./settings.ts";
+import { NOBODY, Publisher, type PublishOptions, type PublishResult } from "./fanout.ts";
+import { encodeHello } from "./protocol.ts";
 import { Registry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Session } from "./session.ts";
 import type { Socket } from "./socket.ts";
-import { type ServerStats, Tally } from "./stats.ts";
+import { historyStats, type ServerStats, Tally } from "./stats.ts";
 
 /**
  * A WebSocket server: a request handler for `Deno.serve`, a registry of
@@ -71,8 +74,9 @@ export class Server<
   readonly #gate: Gate<Ctx>;
   readonly #scheduler: Scheduler;
   readonly #host: ConnectionHost<Ctx, In, Out>;
-  readonly #registry = new Registry<Ctx, In, Out>();
-  readonly #check: ((topic: string, data: unknown) => void) | undefined; // validateOutbound
+  readonly #registry: Registry<Ctx, In, Out>;
+  readonly #publisher: Publisher<Connection<Ctx, In, Out>>;
+  readonly #heartbeat: Heartbeat;
   #shutdown: Promise<void> | undefined;
 
   /**
@@ -90,6 +94,12 @@ export class Server<
     this.#gate = new Gate(settings.gate, options, runner, settings.clock, tally);
     const scheduler = this.#scheduler = new Scheduler(settings.clock);
     const rules = settings.inbound.contract;
+    const publisher = this.#publisher = new Publisher(
+      historyOf(options.history, settings.clock),
+      rules?.check,
+    );
+    this.#registry = new Registry(publisher.rooms);
+    this.#heartbeat = new Heartbeat(settings.protocol.heartbeat, settings.clock, tally);
     this.#host = {
       life: settings.life,
       clock: settings.clock,
@@ -97,8 +107,9 @@ export class Server<
       inbound: { settings: settings.inbound, tally, now: settings.clock.now },
       rooms: this.#registry.rooms,
       runner,
-      check: this.#check = rules?.check,
+      check: rules?.check,
       requests: rules && new RequestRunner(rules, options.requests, runner),
+      clientRooms: new ClientRooms(options.authorizeJoin, publisher, runner, tally, settings.life),
       hooks: connectionHooks(options),
       closed: (connection, lingering) => this.#closed(connection, lingering),
       disconnected: (connection) => this.#disconnected(connection),
@@ -123,7 +134,8 @@ export class Server<
       return this.#options.fallback?.(request, info) ??
         new Response("Upgrade Required", { status: 426, headers: { upgrade: "websocket" } });
     }
-    if (this.#options.upgrade === undefined && _isBunServer(info)) return this.#misserved(request);
+    const misserved = this.#options.upgrade ?? this.#gate.misserved(request, info);
+    if (misserved instanceof Response) return misserved;
     const handshake = await this.#gate.admit(request, info);
     if (handshake instanceof Response) return handshake;
     let upgraded;
@@ -163,6 +175,11 @@ export class Server<
     return this.#shutdown !== undefined;
   }
 
+  /** The room history, to share with a server made after this one; none under `history: false`. */
+  get history(): History | undefined {
+    return this.#publisher.history;
+  }
+
   /** A snapshot of the server-wide counters. */
   get stats(): ServerStats {
     return {
@@ -172,12 +189,17 @@ export class Server<
       handshakes: this.#gate.handshakes,
       abandoned: this.#gate.abandoned,
       rooms: this.#registry.rooms.map.size,
+      protocolSessions: this.#heartbeat.size,
+      ...historyStats(this.#publisher.history),
     };
   }
 
   /**
    * Sends a message to every member of a room, encoding it once. Each copy
-   * goes through its session's queue and overflow policy.
+   * goes through its session's queue and overflow policy. In a room a v1
+   * client joined with `$join`, the message gets the room's next sequence
+   * number (`{"topic","data","room","seq"}`) and is kept in the history,
+   * members or not (PROTOCOL.md).
    *
    * @typeParam K The topic.
    * @param room The room.
@@ -193,13 +215,12 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    const members = this.#registry.rooms.get(room);
-    if (members === undefined) return NOBODY;
-    return deliver(members, textFrame(topic, data, this.#check), this.#registry.skip(options));
+    return this.#publisher.publish(room, topic, data, this.#registry.skip(options));
   }
 
   /**
-   * Sends bytes as a binary frame to every member of a room.
+   * Sends bytes as a binary frame to every member of a room. Binary frames
+   * carry no envelope: they get no sequence number and are not kept.
    *
    * @param room The room.
    * @param data The bytes; not copied, so do not change them afterwards.
@@ -211,9 +232,7 @@ export class Server<
     data: Uint8Array<ArrayBuffer>,
     options?: PublishOptions,
   ): PublishResult {
-    const members = this.#registry.rooms.get(room);
-    if (members === undefined) return NOBODY;
-    return deliver(members, { data, bytes: data.byteLength }, this.#registry.skip(options));
+    return this.#publisher.publishBinary(room, data, this.#registry.skip(options));
   }
 
   /**
@@ -235,8 +254,8 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    const frame = textFrame(topic, data, this.#check);
-    return deliver(this.#registry.connectionsOf(sessions), frame, this.#registry.skip(options));
+    const recipients = this.#registry.connectionsOf(sessions);
+    return this.#publisher.send(recipients, topic, data, this.#registry.skip(options));
   }
 
   /**
@@ -255,8 +274,7 @@ export class Server<
     options?: PublishOptions,
   ): PublishResult {
     if (this.#registry.size === 0) return NOBODY;
-    const frame = textFrame(topic, data, this.#check);
-    return deliver(this.#registry.values(), frame, this.#registry.skip(options));
+    return this.#publisher.send(this.#registry.values(), topic, data, this.#registry.skip(options));
   }
 
   /**
@@ -331,29 +349,21 @@ export class Server<
       this.#runner.report(new Error(`generateId() returned "${id}", already in use: using a UUID`));
       id = crypto.randomUUID();
     }
-    const connection = new Connection(this.#host, socket, {
-      id,
-      ctx: handshake.ctx,
-      admission,
-      batch: handshake.protocol === BATCH_PROTOCOL,
-      drains: options.drains ?? false,
-    });
+    const { ctx, protocol: chosen } = handshake;
+    const drains = options.drains ?? false;
+    const connection = new Connection(this.#host, socket, { id, ctx, admission, chosen, drains });
+    const protocol = connection.protocol;
     this.#registry.add(connection);
     this.#tally.opened++;
+    if (protocol) this.#heartbeat.add(connection);
     if (this.#shutdown !== undefined) {
       connection.shutdown(CloseCode.GOING_AWAY, "Server shutting down");
-    } else if (this.#options.onConnect !== undefined) {
-      this.#runner.call(this.#options.onConnect, connection.session, undefined);
+    } else {
+      if (protocol) connection.hello(encodeHello(id, this.#settings.protocol));
+      const onConnect = this.#options.onConnect;
+      if (onConnect !== undefined) this.#runner.call(onConnect, connection.session, undefined);
     }
     return connection;
-  }
-
-  /** `Bun.serve({ fetch: server.fetch })`: no upgrade can work; the operator hears why. */
-  #misserved(request: Request): Response {
-    const message = "Cannot upgrade: on Bun, serve with Bun.serve({ ...bunAdapter(server) }) " +
-      "from @switchboard/ws/bun, not fetch: server.fetch";
-    this.#runner.report(new TypeError(message), undefined, request);
-    return this.#gate.refuse(request, 500, "upgrade-failed", message);
   }
 
   async #closeAll(
@@ -361,24 +371,15 @@ export class Server<
       ShutdownOptions,
   ): Promise<void> {
     this.#gate.close();
-    const connections = [...this.#registry.values()];
-    for (const connection of connections) connection.shutdown(code, reason);
-    if (connections.length > 0) {
-      const clock = this.#settings.clock;
-      let timer: unknown;
-      const expired = new Promise<void>((resolve) => {
-        timer = clock.setTimeout(resolve, timeout);
-      });
-      await Promise.race([Promise.all(connections.map((c) => c.whenClosed())), expired]);
-      clock.clearTimeout(timer);
-      for (const connection of connections) connection.forceClose();
-    }
+    this.#heartbeat.stop();
+    await this.#registry.closeAll(code, reason, timeout, this.#settings.clock);
     this.#scheduler.stop();
   }
 
   /** A session is closed: out of the registry, `onClose`. */
   #closed(connection: Connection<Ctx, In, Out>, lingering: boolean): void {
     this.#registry.remove(connection, lingering);
+    if (connection.protocol) this.#heartbeat.delete(connection);
     if (!lingering) this.#gate.release(connection.admission);
     this.#tally.closed++;
     const onClose = this.#options.onClose;
@@ -392,9 +393,4 @@ export class Server<
     this.#registry.gone(connection);
     this.#gate.release(connection.admission);
   }
-}
-
-/** `true` if `info` is Bun's server object, which `Bun.serve` passes as `fetch`'s second argument. */
-function _isBunServer(info: ServeInfo): boolean {
-  return typeof (info as { upgrade?: unknown }).upgrade === "function";
 }
