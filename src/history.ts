@@ -259,6 +259,7 @@ export class MemoryHistory implements History {
   }
 
   tracks(room: string): boolean {
+    if (this.#rooms.size === 0) return false; // a server no v1 client joined a room of
     this.#tidy();
     return this.#rooms.has(room);
   }
@@ -393,8 +394,6 @@ function _bound(name: string, value: number, max = Number.MAX_SAFE_INTEGER): num
 
 /** A random epoch: 12 hex digits (48 bits). */
 function _epoch(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(6));
-  let epoch = "";
-  for (const byte of bytes) epoch += byte.toString(16).padStart(2, "0");
-  return epoch;
+  const hex = (byte: number) => byte.toString(16).padStart(2, "0");
+  return Array.from(crypto.getRandomValues(new Uint8Array(6)), hex).join("");
 }
