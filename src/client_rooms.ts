@@ -161,7 +161,9 @@ export class ClientRooms<S> {
     verdict.then(
       (ready) => this.#decided(call, target, ready),
       (error) => this.#failed(session, call, target, error),
-    ).then(settled);
+    )
+      .catch((error) => this.#runner.report(error, session)) // a bug of ours: the slot still frees
+      .finally(settled);
     return true;
   }
 

@@ -116,6 +116,7 @@ export class Publisher<R extends Recipient> {
     const members = this.rooms.get(room);
     if (members === undefined) {
       if (this.history?.tracks(room)) this.#append(room, topic, data);
+      else this.#check?.(topic, data);
       return NOBODY;
     }
     if (!members.held) return deliver(members, textFrame(topic, data, this.#check), skip);
@@ -132,6 +133,12 @@ export class Publisher<R extends Recipient> {
     const members = this.rooms.get(room);
     if (members === undefined) return NOBODY;
     return deliver(members, { data, bytes: data.byteLength }, skip);
+  }
+
+  /** The result of a send that reaches nobody, once its data is checked (`validateOutbound`). */
+  nobody(topic: string, data: unknown): PublishResult {
+    this.#check?.(topic, data);
+    return NOBODY;
   }
 
   /** Encodes once and offers the frame to each recipient but `skip` (not a room: no `seq`). */

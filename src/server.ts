@@ -15,7 +15,7 @@ import { connectionHooks, HookRunner } from "./hooks.ts";
 import { RequestRunner } from "./requests.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
 import { historyOf, resolveOptions, type Settings } from "./settings.ts";
-import { NOBODY, Publisher, type PublishOptions, type PublishResult } from "./fanout.ts";
+import { Publisher, type PublishOptions, type PublishResult } from "./fanout.ts";
 import { encodeHello } from "./protocol.ts";
 import { Registry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -273,7 +273,7 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    if (this.#registry.size === 0) return NOBODY;
+    if (this.#registry.size === 0) return this.#publisher.nobody(topic, data);
     return this.#publisher.send(this.#registry.values(), topic, data, this.#registry.skip(options));
   }
 

@@ -409,3 +409,18 @@ Deno.test("a room's history is held while it has members, released when the last
   assert.equal(server.stats.historyRooms, 0);
   await server.shutdown();
 });
+
+Deno.test("validateOutbound checks a publish that reaches nobody, in a kept room or not", async () => {
+  const contract = defineContract({ server: { n: type<number>() } });
+  const { server, open } = v1Server({ ...allow, contract, validateOutbound: true } as never);
+  const opened = await open();
+  request(opened, "$join", 1, { room: "kept" });
+  await opened.session.close(); // "kept" is kept, with nobody in it
+  for (const room of ["kept", "empty"]) {
+    assert.throws(() => server.publish(room, "nope" as never, 1 as never), TypeError);
+    assert.equal(server.publish(room, "n" as never, 1 as never).recipients, 0);
+  }
+  assert.equal(server.stats.historyMessages, 1, "only the valid message to the kept room");
+  assert.throws(() => server.broadcast("nope" as never, 1 as never), TypeError);
+  await server.shutdown();
+});
