@@ -3,7 +3,7 @@
  * `deno task bench`.
  */
 import { decodeEnvelope, encodeEnvelope, Server, type Session } from "../mod.ts";
-import type { Socket } from "../src/adapter.ts";
+import type { Connection, Socket } from "../src/adapter.ts";
 import { RingBuffer } from "../src/ring_buffer.ts";
 
 const N = 1024;
@@ -35,29 +35,48 @@ Deno.bench({ group: "envelope decode", name: "decodeEnvelope" }, () => {
   decodeEnvelope(text);
 });
 
-/** Opens a session on a socket that discards what it is sent, through the server's doors. */
-async function open(server: Server): Promise<{ socket: Socket; session: Session }> {
+/**
+ * Opens a session on a socket that discards what it is sent, through the
+ * server's doors; with `protocol`, it offers that subprotocol.
+ */
+async function open(
+  server: Server,
+  protocol?: string,
+): Promise<{ socket: Socket; session: Session; connection: Connection }> {
   const request = new Request("http://127.0.0.1/", {
     headers: {
       connection: "Upgrade",
       upgrade: "websocket",
       "sec-websocket-version": "13",
       "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      ...(protocol === undefined ? {} : { "sec-websocket-protocol": protocol }),
     },
   });
   const handshake = await server.handshake(request, { remoteAddr: { hostname: "127.0.0.1" } });
   if (handshake instanceof Response) throw new Error(`Refused: ${handshake.status}`);
   const socket: Socket = { readyState: 1, bufferedAmount: 0, send() {}, close() {} };
-  return { socket, session: server.open(socket, handshake, { drains: true }).session };
+  const connection = server.open(socket, handshake, { drains: true });
+  return { socket, session: connection.session, connection };
 }
 
-async function fanout(members: number) {
+/**
+ * A room of `members` sessions. `kept`: one of them is a v1 session that
+ * joined with `$join`, so the room's messages get `seq` and are kept in
+ * the history (256 a room: every publish then evicts one).
+ */
+async function fanout(members: number, kept = false) {
   const sockets: Socket[] = [];
-  const server = new Server({ maxSessionsPerClient: Infinity });
+  const server = new Server({
+    maxSessionsPerClient: Infinity,
+    heartbeat: 0,
+    authorizeJoin: () => true,
+  });
   for (let i = 0; i < members; i++) {
-    const { socket, session } = await open(server);
+    const v1 = kept && i === 0;
+    const { socket, session, connection } = await open(server, v1 ? "switchboard.v1" : undefined);
     sockets.push(socket);
-    session.rooms.join("room");
+    if (v1) connection.message('{"topic":"$join","id":1,"data":{"room":"room"}}');
+    else session.rooms.join("room");
   }
   return { server, sockets };
 }
@@ -71,6 +90,10 @@ for (const members of [1_000, 10_000]) {
   });
   Deno.bench({ group, name: "server.publish" }, () => {
     server.publish("room", "chat", message);
+  });
+  const kept = await fanout(members, true);
+  Deno.bench({ group, name: "server.publish, a room kept for v1 (seq, history)" }, () => {
+    kept.server.publish("room", "chat", message);
   });
 }
 

@@ -20,6 +20,11 @@
  * or abandoned; the place passes to the session and is given back when the
  * runtime reports the connection closed.
  *
+ * It also holds the contract a room history fills ({@linkcode History}, as
+ * the Redis backplane will) and the in-process one,
+ * {@linkcode MemoryHistory}, which a server makes by itself (`history`
+ * option) and which servers started one after the other may share.
+ *
  * @example A minimal adapter over a standard `WebSocket`
  * ```ts ignore
  * import type { AdapterServer } from "@switchboard/ws/adapter";
@@ -38,12 +43,21 @@
  * @module
  */
 import type { Handshake } from "./gate.ts";
-import type { ServeInfo } from "./options.ts";
+import type { ServeInfo } from "./serving.ts";
 import type { CloseCause, Session } from "./session.ts";
 import type { Socket } from "./socket.ts";
 
 export { Handshake } from "./gate.ts";
-export type { ServeInfo, Upgrade } from "./options.ts";
+export {
+  type History,
+  type HistoryEntry,
+  type HistoryOptions,
+  type HistoryStats,
+  MemoryHistory,
+  type Recovery,
+  type RoomPosition,
+} from "./history.ts";
+export type { ServeInfo, Upgrade } from "./serving.ts";
 export type { Socket } from "./socket.ts";
 
 /** Options of `server.open()`. */

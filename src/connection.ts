@@ -1,13 +1,14 @@
 import type { Connection as AdapterConnection } from "./adapter.ts";
 import { CloseCode } from "./close_codes.ts";
 import { type EnvelopeError, SessionClosedError } from "./errors.ts";
+import { type ClientRooms, isControlTopic } from "./client_rooms.ts";
 import { Call } from "./contract_rules.ts";
 import type { ConnectionHooks, HookRunner } from "./hooks.ts";
 import { Inbound, type InboundOwner, type InboundShared, type RejectReason } from "./inbound.ts";
 import type { RequestRunner } from "./requests.ts";
 import type { Clock, LifeSettings } from "./settings.ts";
 import { Outbound, type OutboundOwner, type OutboundShared } from "./outbound.ts";
-import { encodeEnvelope, type Envelope, ERROR_TOPIC } from "./protocol.ts";
+import { encodeEnvelope, type Envelope, ERROR_TOPIC, isBatch, isV1 } from "./protocol.ts";
 import type { QueueFullError } from "./errors.ts";
 import type { RoomIndex } from "./rooms.ts";
 import type { Frame } from "./send_queue.ts";
@@ -39,6 +40,8 @@ export interface ConnectionHost<Ctx, In extends object, Out extends object> {
   readonly hooks: ConnectionHooks<Ctx, In, Out>;
   /** Runs request handlers, under a contract with requests. */
   readonly requests: RequestRunner<Session<Ctx, In, Out>> | undefined;
+  /** Answers v1 sessions' `$join` and `$leave`. */
+  readonly clientRooms: ClientRooms<Session<Ctx, In, Out>>;
   /** Checks outbound data, under `validateOutbound`. */
   readonly check: ((topic: string, data: unknown) => void) | undefined;
   /**
@@ -79,6 +82,8 @@ export class Connection<Ctx, In extends object, Out extends object>
   /** The client key its place under the session caps is held by. */
   readonly admission: string;
   readonly check: ((topic: string, data: unknown) => void) | undefined;
+  /** A session of protocol v1. */
+  readonly protocol: boolean;
   readonly #host: ConnectionHost<Ctx, In, Out>;
   readonly #socket: Socket;
   readonly #outbound: Outbound;
@@ -91,13 +96,14 @@ export class Connection<Ctx, In extends object, Out extends object>
   constructor(
     host: ConnectionHost<Ctx, In, Out>,
     socket: Socket,
-    init: { id: string; ctx: Ctx; admission: string; batch: boolean; drains: boolean },
+    init: { id: string; ctx: Ctx; admission: string; chosen: string | undefined; drains: boolean },
   ) {
     this.#host = host;
     this.#socket = socket;
     this.admission = init.admission;
+    this.protocol = isV1(init.chosen);
     this.check = host.check;
-    this.#outbound = new Outbound(host.outbound, this, socket, init.batch, init.drains);
+    this.#outbound = new Outbound(host.outbound, this, socket, isBatch(init.chosen), init.drains);
     this.session = new Session(init.id, init.ctx, this);
   }
 
@@ -113,6 +119,14 @@ export class Connection<Ctx, In extends object, Out extends object>
 
   get closeCause(): CloseCause | undefined {
     return this.#ending?.cause;
+  }
+
+  get messagesSent(): number {
+    return this.#outbound.messagesSent;
+  }
+
+  get waiting(): boolean {
+    return (this.#outbound.queue?.length ?? 0) > 0;
   }
 
   get stats(): SessionStats {
@@ -190,7 +204,7 @@ export class Connection<Ctx, In extends object, Out extends object>
     // an `$error`) is written at once: a corking runtime already corks it.
     const outbound = this.#outbound;
     outbound.receiving = true;
-    (this.#inbound ??= new Inbound(this.#host.inbound, this)).receive(data);
+    (this.#inbound ??= new Inbound(this.#host.inbound, this, this.protocol)).receive(data);
     outbound.receiving = false;
   }
 
@@ -283,7 +297,9 @@ export class Connection<Ctx, In extends object, Out extends object>
     const async = message instanceof Uint8Array
       ? runner.call(hooks.onBinary, this.session, message, settled)
       : message instanceof Call
-      ? this.#host.requests!.run(this.session, message, this, settled)
+      ? (isControlTopic(message.topic)
+        ? this.#host.clientRooms.run(this.session, message, this, settled)
+        : this.#host.requests!.run(this.session, message, this, settled))
       : runner.call(hooks.onMessage, this.session, message as Message<In>, settled);
     outbound.receiving = receiving;
     return async;
@@ -303,6 +319,12 @@ export class Connection<Ctx, In extends object, Out extends object>
 
   post(text: string): void {
     this.#outbound.offer(text, utf8Length(text));
+  }
+
+  /** Sends `$hello`, the first frame of a v1 session, in a frame of its own. */
+  hello(text: string): void {
+    this.post(text);
+    this.#outbound.flushPending();
   }
 
   fail(cause: Omit<CloseCause, "rooms">): void {

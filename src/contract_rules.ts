@@ -122,17 +122,17 @@ export class ContractRules {
     }
     const request = this.#requests.get(topic);
     if (request === undefined) {
-      return _isId(id)
-        ? _invalid(topic, `Unknown request "${_short(topic)}"`, undefined, undefined, id)
-        : _invalid(topic, `Unknown topic "${_short(topic)}"`);
+      return isRequestId(id)
+        ? invalidMessage(topic, `Unknown request "${_short(topic)}"`, undefined, undefined, id)
+        : invalidMessage(topic, `Unknown topic "${_short(topic)}"`);
     }
-    if (!_isId(id)) {
-      return _invalid(
+    if (!isRequestId(id)) {
+      return invalidMessage(
         topic,
         `Request "${topic}" needs an "id": an integer from 0 to ${Number.MAX_SAFE_INTEGER}`,
       );
     }
-    if (inFlight.has(id)) return _invalid(topic, `Request id ${id} is already in flight`);
+    if (inFlight.has(id)) return invalidMessage(topic, `Request id ${id} is already in flight`);
     if (inFlight.size >= max) return new TooMany(topic, id);
     inFlight.add(id);
     if (request.input === null) return new Call(topic, id, data, inFlight);
@@ -186,7 +186,7 @@ function _live(schema: StandardSchemaV1): StandardSchemaV1.Props | null {
 function _message(topic: string, checked: Checked): Envelope | EnvelopeError {
   return checked.issues === undefined
     ? { topic, data: checked.value }
-    : _invalid(topic, `Invalid data for "${topic}"`, checked.issues, checked.cause);
+    : invalidMessage(topic, `Invalid data for "${topic}"`, checked.issues, checked.cause);
 }
 
 function _call(
@@ -197,10 +197,11 @@ function _call(
 ): Call | EnvelopeError {
   if (checked.issues === undefined) return new Call(topic, id, checked.value, inFlight);
   inFlight.delete(id);
-  return _invalid(topic, `Invalid input for "${topic}"`, checked.issues, checked.cause, id);
+  return invalidMessage(topic, `Invalid input for "${topic}"`, checked.issues, checked.cause, id);
 }
 
-function _invalid(
+/** The refusal of a message, code `"invalid"`; with an `id`, answered as a `$reply`. */
+export function invalidMessage(
   topic: string,
   message: string,
   issues: readonly StandardSchemaV1.Issue[] = [],
@@ -211,7 +212,8 @@ function _invalid(
   return new EnvelopeError("invalid", `Invalid message: ${message}`, options);
 }
 
-function _isId(id: unknown): id is number {
+/** Whether a request id is usable: an integer from 0 to `Number.MAX_SAFE_INTEGER`. */
+export function isRequestId(id: unknown): id is number {
   return Number.isSafeInteger(id) && (id as number) >= 0;
 }
 

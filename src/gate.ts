@@ -1,8 +1,9 @@
 import { HttpError } from "./errors.ts";
 import type { HookRunner } from "./hooks.ts";
-import type { Refusal, ServeInfo, ServerOptions } from "./options.ts";
+import type { ServerOptions } from "./options.ts";
+import type { Refusal, ServeInfo } from "./serving.ts";
 import { type Clock, type GateSettings, normalOrigin } from "./settings.ts";
-import { BATCH_PROTOCOL } from "./protocol.ts";
+import { BATCH_PROTOCOL, V1_BATCH_PROTOCOL, V1_PROTOCOL } from "./protocol.ts";
 import type { Tally } from "./stats.ts";
 
 /**
@@ -267,18 +268,22 @@ export class Gate<Ctx> {
     this.#release(key);
   }
 
-  /** Counts and reports a refusal, and makes its response. */
-  refuse(request: Request, status: number, reason: Refusal["reason"], message: string): Response {
-    this.#refused(request, { status, reason, message });
-    return new Response(message, { status });
-  }
-
-  /** `Bun.serve({ fetch: server.fetch })`: no upgrade can work; the operator hears why. */
-  misserved(request: Request): Response {
+  /**
+   * `Bun.serve({ fetch: server.fetch })`, without the adapter: no upgrade
+   * can work, and the operator hears why. `undefined` if not so.
+   */
+  misserved(request: Request, info: ServeInfo): Response | undefined {
+    if (typeof (info as { upgrade?: unknown }).upgrade !== "function") return undefined;
     const message = "Cannot upgrade: on Bun, serve with Bun.serve({ ...bunAdapter(server) }) " +
       "from @switchboard/ws/bun, not fetch: server.fetch";
     this.#hooks.report(new TypeError(message), undefined, request);
     return this.refuse(request, 500, "upgrade-failed", message);
+  }
+
+  /** Counts and reports a refusal, and makes its response. */
+  refuse(request: Request, status: number, reason: Refusal["reason"], message: string): Response {
+    this.#refused(request, { status, reason, message });
+    return new Response(message, { status });
   }
 
   #refused(request: Request, refusal: Refusal): void {
@@ -350,8 +355,11 @@ export class Gate<Ctx> {
     const offered = request.headers.get("sec-websocket-protocol");
     if (offered === null) return undefined;
     const names = offered.split(",").map((name) => name.trim());
-    return this.#settings.protocols.find((name) => names.includes(name)) ??
-      (this.#settings.batch && names.includes(BATCH_PROTOCOL) ? BATCH_PROTOCOL : undefined);
+    const { protocols, protocol, batch } = this.#settings;
+    return protocols.find((name) => names.includes(name)) ??
+      (protocol && names.includes(V1_PROTOCOL) ? V1_PROTOCOL : undefined) ??
+      (protocol && batch && names.includes(V1_BATCH_PROTOCOL) ? V1_BATCH_PROTOCOL : undefined) ??
+      (batch && names.includes(BATCH_PROTOCOL) ? BATCH_PROTOCOL : undefined);
   }
 }
 
@@ -359,11 +367,6 @@ type _ContextFactory<Ctx> = NonNullable<ServerOptions<Ctx, object, object>["cont
 
 /** Rejects a context factory that ran past `handshakeTimeout`. */
 const _TIMED_OUT: unique symbol = Symbol("timed out");
-
-/** `true` if `info` is Bun's server object, which `Bun.serve` passes as `fetch`'s second argument. */
-export function isBunServer(info: ServeInfo): boolean {
-  return typeof (info as { upgrade?: unknown }).upgrade === "function";
-}
 
 function _remoteHost(_request: Request, info: ServeInfo): string | undefined {
   return info.remoteAddr?.hostname;

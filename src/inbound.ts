@@ -1,5 +1,6 @@
 import { CloseCode } from "./close_codes.ts";
 import { type Call, TooMany, type Verdict } from "./contract_rules.ts";
+import { isControlTopic, routeControl } from "./client_rooms.ts";
 import { EnvelopeError } from "./errors.ts";
 import type { InboundSettings } from "./settings.ts";
 import {
@@ -78,13 +79,20 @@ export class Inbound {
   #calls: Set<number> | undefined;
   /** Verdicts waiting for an earlier async check, in arrival order; each holds a slot. */
   #order: _Ticket[] | undefined;
+  readonly #control: boolean;
   #messagesReceived = 0;
   #invalidMessages = 0;
   #messagesRejected = 0;
 
-  constructor(shared: InboundShared, owner: InboundOwner) {
+  /**
+   * @param shared What every inbound side of the server shares.
+   * @param owner The connection.
+   * @param control `true` for a v1 session: `$join` and `$leave` are requests.
+   */
+  constructor(shared: InboundShared, owner: InboundOwner, control = false) {
     this.#shared = shared;
     this.#owner = owner;
+    this.#control = control;
     const settings = shared.settings;
     this.#tokens = settings.burst * 1000;
     this.#byteTokens = settings.burstBytes;
@@ -162,22 +170,28 @@ export class Inbound {
     }
     const settings = this.#shared.settings;
     const contract = settings.contract;
+    const control = this.#control;
     let envelope: Envelope;
     try {
-      envelope = contract === undefined ? decodeEnvelope(data) : decodeRequest(data);
-      const validate = settings.validate;
-      if (validate !== undefined && !validate(envelope)) {
+      envelope = contract === undefined && !control ? decodeEnvelope(data) : decodeRequest(data);
+      if (control && isControlTopic(envelope.topic)) {
+        // The server's own requests: the user's validate() does not see them.
+      } else if (settings.validate !== undefined && !settings.validate(envelope)) {
         throw new EnvelopeError("rejected", "Invalid envelope: rejected by validate()");
       }
     } catch (error) {
       this.#invalid(error);
       return;
     }
-    if (contract === undefined) {
-      this.#dispatch(envelope);
-      return;
+    const max = settings.maxRequestsInFlight;
+    if (control && isControlTopic(envelope.topic)) {
+      this.#route(routeControl(envelope, this.#calls ??= new Set(), max));
+    } else if (contract !== undefined) {
+      this.#route(contract.route(envelope, this.#calls ??= new Set(), max));
+    } else {
+      const { topic, data, id } = envelope;
+      this.#dispatch(id === undefined ? envelope : { topic, data });
     }
-    this.#route(contract.route(envelope, this.#calls ??= new Set(), settings.maxRequestsInFlight));
   }
 
   /** Applies a verdict now, or once the verdicts before it are applied. */

@@ -1,68 +1,12 @@
 import type { Contract } from "./contract.ts";
 import type { EnvelopeError } from "./errors.ts";
+import type { History, HistoryOptions } from "./history.ts";
 import type { Envelope } from "./protocol.ts";
 import type { CloseCause, DropInfo, Session } from "./session.ts";
 import type { Message } from "./topics.ts";
 
-/**
- * What the HTTP server knows about the connection; a structural subset of
- * `Deno.ServeHandlerInfo`, filled the same way by the Bun adapter.
- */
-export interface ServeInfo {
-  /** The client's address, when the runtime gives one. */
-  readonly remoteAddr?: {
-    readonly hostname?: string;
-    readonly port?: number;
-    readonly transport?: string;
-  };
-}
-
-/**
- * An upgrade request refused before the upgrade, as `onRefuse` gets it.
- *
- * | reason | status | when |
- * | --- | --- | --- |
- * | `"shutting-down"` | 503 | during `shutdown()` |
- * | `"bad-handshake"` | 400 | a broken WebSocket handshake |
- * | `"origin"` | 403 | an `Origin` that `origins` does not allow |
- * | `"server-full"` | 503 | `maxSessions` reached |
- * | `"client-full"` | 429 | `maxSessionsPerClient` reached for the client's key |
- * | `"context"` | the factory's | the context factory refused (a `Response` or an `HttpError`) |
- * | `"context-timeout"` | 503 | the context factory ran past `handshakeTimeout` |
- * | `"context-error"` | 500 | the context factory threw something else (also reported to `onError`) |
- * | `"upgrade-failed"` | 400 | the runtime refused the upgrade (also reported to `onError`) |
- * | `"upgrade-failed"` | 500 | `Bun.serve({ fetch: server.fetch })`: served without the Bun adapter (also `onError`) |
- */
-export interface Refusal {
-  /** The response's HTTP status. */
-  readonly status: number;
-  /** Why, as a stable code. */
-  readonly reason:
-    | "shutting-down"
-    | "bad-handshake"
-    | "origin"
-    | "server-full"
-    | "client-full"
-    | "context"
-    | "context-timeout"
-    | "context-error"
-    | "upgrade-failed";
-  /** A sentence for a log: the response body, or the factory's own message. */
-  readonly message: string;
-}
-
-/**
- * Upgrades an HTTP request to a standard server-side `WebSocket`, like
- * `Deno.upgradeWebSocket` (the default on Deno).
- *
- * @param request The upgrade request.
- * @param options The subprotocol to answer with, and the idle timeout in seconds.
- * @returns The 101 response to return and the socket.
- */
-export type Upgrade = (
-  request: Request,
-  options: { protocol?: string; idleTimeout: number },
-) => { response: Response; socket: WebSocket };
+export type { Refusal, ServeInfo, Upgrade } from "./serving.ts";
+import type { Refusal, ServeInfo, Upgrade } from "./serving.ts";
 
 /** The timer functions a server uses (the `timers` option); every field is optional. */
 // deno-lint-ignore no-explicit-any
@@ -188,6 +132,43 @@ export interface ServerOptions<
    * @default {true}
    */
   batch?: boolean;
+  /**
+   * Accept clients that offer protocol v1 (`"switchboard.v1"`, or
+   * `"switchboard.v1.batch"` if `batch` is on too), checked after
+   * `protocols` and before `"switchboard.batch"`. A v1 session gets
+   * `$hello` before anything else, the heartbeat, `$join` and `$leave`,
+   * and resume from the room history (PROTOCOL.md).
+   * @default {true}
+   */
+  protocol?: boolean;
+  /**
+   * Milliseconds after which a v1 session that was sent nothing gets
+   * `{"topic":"$heartbeat"}`, so that a browser, which cannot see pings,
+   * sees the connection alive (`$hello` announces it); 0 turns it off. One
+   * timer walks the v1 sessions every half interval.
+   * @default {15000}
+   */
+  heartbeat?: number;
+  /**
+   * The history of the rooms v1 clients join with `$join`: each message
+   * published to such a room gets a sequence number and is kept in a
+   * bounded window, so that a client coming back with
+   * `$join {room, since}` gets what it missed, or `recovered: false`.
+   * `true` for the default bounds (256 messages, 1 MiB and 120 s a room,
+   * 64 MiB in all), the bounds to change them, a `History` to share (a
+   * new server after `shutdown()` resumes the same rooms: pass it the
+   * first one's `server.history`), or `false` for none.
+   * @default {true}
+   */
+  history?: boolean | HistoryOptions | History;
+  /**
+   * Decides whether a v1 client may join a room with `$join`: `true`, or a
+   * promise of it, lets it in; anything else refuses with code
+   * `"forbidden"`, a thrown {@linkcode RequestError} with its code, any
+   * other throw with `"internal"` (and `onError`). Without it, clients
+   * cannot join rooms by themselves.
+   */
+  authorizeJoin?: (session: Session<Ctx, In, Out>, room: string) => boolean | Promise<boolean>;
   /**
    * The largest inbound message in bytes; a larger one closes the session with 1009.
    * @default {1048576}

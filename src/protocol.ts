@@ -19,6 +19,10 @@ export interface Envelope<Topic extends string = string, Data = unknown> {
   readonly id?: number;
   /** On a `$reply` to a request that failed: why. Absent otherwise. */
   readonly error?: { readonly code: string; readonly message: string };
+  /** On a message published to a room the server keeps a history of: the room. */
+  readonly room?: string;
+  /** With `room`: the message's sequence number in the room (PROTOCOL.md, v1). */
+  readonly seq?: number;
 }
 
 /**
@@ -78,13 +82,19 @@ function _isPlain(text: string): boolean {
  * ```
  */
 export function decodeEnvelope(text: string): Envelope {
-  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text), false);
+  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text), _PLAIN);
 }
 
 /** As {@linkcode decodeEnvelope}, and keeps an `id` (of a request) if there is one. */
 export function decodeRequest(text: string): Envelope {
-  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text), true);
+  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text), _REQUEST);
 }
+
+// What _envelope keeps besides topic and data: nothing; an id (and a
+// $reply's error); those and a room message's room and seq.
+const _PLAIN = 0;
+const _REQUEST = 1;
+const _FRAME = 2;
 
 function _parse(text: string): unknown {
   try {
@@ -95,10 +105,11 @@ function _parse(text: string): unknown {
 }
 
 /**
- * Checks a parsed value; `walk` if its text may hide a forbidden key. With
- * `extra`, an own `id` is kept, and on a `$reply` an own `error` too.
+ * Checks a parsed value; `walk` if its text may hide a forbidden key. Past
+ * `_PLAIN`, an own `id` is kept, and on a `$reply` an own `error` too; with
+ * `_FRAME`, a room message's `room` and `seq` too.
  */
-function _envelope(value: unknown, walk: boolean, extra: boolean): Envelope {
+function _envelope(value: unknown, walk: boolean, keep: number): Envelope {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new EnvelopeError("shape", "Invalid envelope: not a JSON object");
   }
@@ -108,7 +119,11 @@ function _envelope(value: unknown, walk: boolean, extra: boolean): Envelope {
   if (walk) _assertNoForbiddenKeys(value);
   const topic = (value as Envelope).topic;
   const data = Object.hasOwn(value, "data") ? (value as Envelope).data : undefined;
-  if (!extra || !Object.hasOwn(value, "id")) return { topic, data };
+  if (keep === _FRAME && Object.hasOwn(value, "seq")) {
+    const { room, seq } = value as Envelope;
+    if (typeof room === "string" && Number.isSafeInteger(seq)) return { topic, data, room, seq };
+  }
+  if (keep === _PLAIN || !Object.hasOwn(value, "id")) return { topic, data };
   const id = (value as Envelope).id;
   if (topic !== REPLY_TOPIC || !Object.hasOwn(value, "error")) return { topic, data, id };
   return { topic, data, id, error: (value as Envelope).error };
@@ -152,11 +167,34 @@ export const ERROR_TOPIC = "$error";
 /** The topic of the server's answer to a request (see PROTOCOL.md). */
 export const REPLY_TOPIC = "$reply";
 
+/** The subprotocol of protocol v1, one envelope a frame (PROTOCOL.md). */
+export const V1_PROTOCOL = "switchboard.v1";
+/** The subprotocol of protocol v1 with batch frames. */
+export const V1_BATCH_PROTOCOL = "switchboard.v1.batch";
+/** Whether a chosen subprotocol is protocol v1's. */
+export function isV1(protocol: string | undefined): boolean {
+  return protocol === V1_PROTOCOL || protocol === V1_BATCH_PROTOCOL;
+}
+
+/** Whether a chosen subprotocol has batch frames. */
+export function isBatch(protocol: string | undefined): boolean {
+  return protocol === BATCH_PROTOCOL || protocol === V1_BATCH_PROTOCOL;
+}
+
+/** The first frame of a v1 session. */
+export const HELLO_TOPIC = "$hello";
+/** What an idle v1 session is sent, as it is. */
+export const HEARTBEAT_TEXT = '{"topic":"$heartbeat"}';
+/** A v1 client's request to join a room. */
+export const JOIN_TOPIC = "$join";
+/** A v1 client's request to leave a room. */
+export const LEAVE_TOPIC = "$leave";
+
 /**
  * Decodes a text frame from the server: one envelope, or a batch frame (a
  * JSON array of envelopes, sent to clients of {@linkcode BATCH_PROTOCOL}).
  * Each envelope is checked as {@linkcode decodeEnvelope} checks it; a
- * `$reply` keeps its `id` and `error`.
+ * `$reply` keeps its `id` and `error`, a room message its `room` and `seq`.
  *
  * @param text The frame's text.
  * @returns The envelopes, in order.
@@ -177,8 +215,8 @@ export const REPLY_TOPIC = "$reply";
 export function decodeFrame(text: string): Envelope[] {
   const value = _parse(text);
   const walk = _MAY_HIDE_FORBIDDEN_KEY.test(text);
-  if (!Array.isArray(value)) return [_envelope(value, walk, true)];
-  return value.map((item) => _envelope(item, walk, true));
+  if (!Array.isArray(value)) return [_envelope(value, walk, _FRAME)];
+  return value.map((item) => _envelope(item, walk, _FRAME));
 }
 
 // Only text with one of these can hold a forbidden key once parsed
@@ -265,4 +303,25 @@ function _clip(text: string, max: number): string {
   const last = text.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end--;
   return text.slice(0, end) + "…";
+}
+
+/**
+ * A room message encoded once, up to its sequence number:
+ * `{"topic","data","room","seq":` (the history appends `seq` and `}`).
+ *
+ * @throws {TypeError} If `data` cannot be serialized.
+ */
+export function encodeRoomHead(topic: string, data: unknown, room: string): string {
+  const envelope = encodeEnvelope(topic, data);
+  const name = _isPlain(room) ? `"${room}"` : JSON.stringify(room);
+  return `${envelope.slice(0, -1)},"room":${name},"seq":`;
+}
+
+/** The `$hello` of a v1 session. */
+export function encodeHello(
+  session: string,
+  protocol: { readonly heartbeat: number; readonly limits: object },
+): string {
+  const { heartbeat, limits } = protocol;
+  return encodeEnvelope(HELLO_TOPIC, { version: 1, session, heartbeat, limits });
 }

@@ -1,6 +1,7 @@
 import type { Connection } from "./connection.ts";
 import type { PublishOptions } from "./fanout.ts";
-import { RoomIndex } from "./rooms.ts";
+import type { RoomIndex } from "./rooms.ts";
+import type { Clock } from "./settings.ts";
 import type { Session } from "./session.ts";
 import { FacedMap, SessionSet } from "./views.ts";
 
@@ -13,7 +14,12 @@ export class Registry<Ctx, In extends object, Out extends object> {
   readonly #connections = new Map<string, Connection<Ctx, In, Out>>();
   readonly #lingering = new Set<Connection<Ctx, In, Out>>();
   /** Every room to its members. O(1) join, leave and lookup; empty rooms are deleted. */
-  readonly rooms: RoomIndex<Connection<Ctx, In, Out>> = new RoomIndex();
+  readonly rooms: RoomIndex<Connection<Ctx, In, Out>>;
+
+  /** @param rooms The room index (the publisher's). */
+  constructor(rooms: RoomIndex<Connection<Ctx, In, Out>>) {
+    this.rooms = rooms;
+  }
 
   /** Connections open or closing. */
   get size(): number {
@@ -58,6 +64,23 @@ export class Registry<Ctx, In extends object, Out extends object> {
   /** Every open or closing connection. */
   values(): Iterable<Connection<Ctx, In, Out>> {
     return this.#connections.values();
+  }
+
+  /**
+   * Closes every connection for a shutdown and waits for them, at most
+   * `timeout` ms; then releases the rest.
+   */
+  async closeAll(code: number, reason: string, timeout: number, clock: Clock): Promise<void> {
+    const connections = [...this.#connections.values()];
+    for (const connection of connections) connection.shutdown(code, reason);
+    if (connections.length === 0) return;
+    let timer: unknown;
+    const expired = new Promise<void>((resolve) => {
+      timer = clock.setTimeout(resolve, timeout);
+    });
+    await Promise.race([Promise.all(connections.map((c) => c.whenClosed())), expired]);
+    clock.clearTimeout(timer);
+    for (const connection of connections) connection.forceClose();
   }
 
   /** The connection of a session of this server, if it is still here. */

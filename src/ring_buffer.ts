@@ -9,7 +9,7 @@
  * | operation | complexity |
  * | --- | --- |
  * | `push()` | O(1) amortized; O(n) on the push that doubles the ring |
- * | `shift()`, `peek()` | O(1) |
+ * | `shift()`, `peek()`, `at()` | O(1) |
  * | `length`, `capacity`, `full` | O(1) |
  * | `clear()` | O(n) |
  * | iteration | O(n) |
@@ -108,6 +108,17 @@ export class RingBuffer<T> implements Iterable<T> {
    */
   peek(): T | undefined {
     return this.#length === 0 ? undefined : this.#slots[this.#head];
+  }
+
+  /**
+   * Returns the item at a position from the head, without removing it.
+   *
+   * @param index 0 for the oldest item, `length - 1` for the newest.
+   * @returns The item, or `undefined` if `index` is out of range.
+   */
+  at(index: number): T | undefined {
+    if (index < 0 || index >= this.#length) return undefined;
+    return this.#slots[(this.#head + index) & this.#mask];
   }
 
   /** Removes every item, keeping the allocated slots. */

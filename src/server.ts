@@ -7,18 +7,21 @@ import type {
 import { CloseCode } from "./close_codes.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { attachWebSocket, upgradeWithDeno } from "./deno.ts";
-import { Gate, type Handshake, isBunServer } from "./gate.ts";
+import { Gate, type Handshake } from "./gate.ts";
+import { ClientRooms } from "./client_rooms.ts";
+import { Heartbeat } from "./heartbeat.ts";
+import type { History } from "./history.ts";
 import { connectionHooks, HookRunner } from "./hooks.ts";
 import { RequestRunner } from "./requests.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
-import { resolveOptions, type Settings } from "./settings.ts";
-import { deliver, nobody, type PublishOptions, type PublishResult, textFrame } from "./fanout.ts";
-import { BATCH_PROTOCOL } from "./protocol.ts";
+import { historyOf, resolveOptions, type Settings } from "./settings.ts";
+import { Publisher, type PublishOptions, type PublishResult } from "./fanout.ts";
+import { encodeHello } from "./protocol.ts";
 import { Registry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
 import type { Session } from "./session.ts";
 import type { Socket } from "./socket.ts";
-import { type ServerStats, Tally } from "./stats.ts";
+import { historyStats, type ServerStats, Tally } from "./stats.ts";
 
 /**
  * A WebSocket server: a request handler for `Deno.serve`, a registry of
@@ -71,7 +74,9 @@ export class Server<
   readonly #gate: Gate<Ctx>;
   readonly #scheduler: Scheduler;
   readonly #host: ConnectionHost<Ctx, In, Out>;
-  readonly #registry = new Registry<Ctx, In, Out>();
+  readonly #registry: Registry<Ctx, In, Out>;
+  readonly #publisher: Publisher<Connection<Ctx, In, Out>>;
+  readonly #heartbeat: Heartbeat;
   #shutdown: Promise<void> | undefined;
 
   /**
@@ -89,6 +94,12 @@ export class Server<
     this.#gate = new Gate(settings.gate, options, runner, settings.clock, tally);
     const scheduler = this.#scheduler = new Scheduler(settings.clock);
     const rules = settings.inbound.contract;
+    const publisher = this.#publisher = new Publisher(
+      historyOf(options.history, settings.clock),
+      rules?.check,
+    );
+    this.#registry = new Registry(publisher.rooms);
+    this.#heartbeat = new Heartbeat(settings.protocol.heartbeat, settings.clock, tally);
     this.#host = {
       life: settings.life,
       clock: settings.clock,
@@ -99,6 +110,7 @@ export class Server<
       runner,
       check: rules?.check,
       requests: rules && new RequestRunner(rules, options.requests, runner),
+      clientRooms: new ClientRooms(options.authorizeJoin, publisher, runner, tally, settings.life),
       hooks: connectionHooks(options),
       closed: (connection, lingering) => this.#closed(connection, lingering),
       disconnected: (connection) => this.#disconnected(connection),
@@ -123,9 +135,8 @@ export class Server<
       return this.#options.fallback?.(request, info) ??
         new Response("Upgrade Required", { status: 426, headers: { upgrade: "websocket" } });
     }
-    if (this.#options.upgrade === undefined && isBunServer(info)) {
-      return this.#gate.misserved(request);
-    }
+    const misserved = this.#options.upgrade ?? this.#gate.misserved(request, info);
+    if (misserved instanceof Response) return misserved;
     const handshake = await this.#gate.admit(request, info);
     if (handshake instanceof Response) return handshake;
     let upgraded;
@@ -165,6 +176,11 @@ export class Server<
     return this.#shutdown !== undefined;
   }
 
+  /** The room history, to share with a server made after this one; none under `history: false`. */
+  get history(): History | undefined {
+    return this.#publisher.history;
+  }
+
   /** A snapshot of the server-wide counters. */
   get stats(): ServerStats {
     return {
@@ -174,12 +190,17 @@ export class Server<
       handshakes: this.#gate.handshakes,
       abandoned: this.#gate.abandoned,
       rooms: this.#registry.rooms.map.size,
+      protocolSessions: this.#heartbeat.size,
+      ...historyStats(this.#publisher.history),
     };
   }
 
   /**
    * Sends a message to every member of a room, encoding it once. Each copy
-   * goes through its session's queue and overflow policy.
+   * goes through its session's queue and overflow policy. In a room a v1
+   * client joined with `$join`, the message gets the room's next sequence
+   * number (`{"topic","data","room","seq"}`) and is kept in the history,
+   * members or not (PROTOCOL.md).
    *
    * @typeParam K The topic.
    * @param room The room.
@@ -195,13 +216,12 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    const members = this.#registry.rooms.get(room);
-    if (members === undefined) return nobody(topic, data, this.#host.check);
-    return deliver(members, textFrame(topic, data, this.#host.check), this.#registry.skip(options));
+    return this.#publisher.publish(room, topic, data, this.#registry.skip(options));
   }
 
   /**
-   * Sends bytes as a binary frame to every member of a room.
+   * Sends bytes as a binary frame to every member of a room. Binary frames
+   * carry no envelope: they get no sequence number and are not kept.
    *
    * @param room The room.
    * @param data The bytes; not copied, so do not change them afterwards.
@@ -213,9 +233,7 @@ export class Server<
     data: Uint8Array<ArrayBuffer>,
     options?: PublishOptions,
   ): PublishResult {
-    const members = this.#registry.rooms.get(room);
-    if (members === undefined) return nobody();
-    return deliver(members, { data, bytes: data.byteLength }, this.#registry.skip(options));
+    return this.#publisher.publishBinary(room, data, this.#registry.skip(options));
   }
 
   /**
@@ -237,8 +255,8 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    const frame = textFrame(topic, data, this.#host.check);
-    return deliver(this.#registry.connectionsOf(sessions), frame, this.#registry.skip(options));
+    const recipients = this.#registry.connectionsOf(sessions);
+    return this.#publisher.send(recipients, topic, data, this.#registry.skip(options));
   }
 
   /**
@@ -256,9 +274,8 @@ export class Server<
     data: Out[K],
     options?: PublishOptions,
   ): PublishResult {
-    if (this.#registry.size === 0) return nobody(topic, data, this.#host.check);
-    const frame = textFrame(topic, data, this.#host.check);
-    return deliver(this.#registry.values(), frame, this.#registry.skip(options));
+    if (this.#registry.size === 0) return this.#publisher.nobody(topic, data);
+    return this.#publisher.send(this.#registry.values(), topic, data, this.#registry.skip(options));
   }
 
   /**
@@ -286,33 +303,21 @@ export class Server<
   }
 
   /**
-   * For adapters: runs the gate and the context factory on an upgrade request.
-   *
-   * @param request The upgrade request.
-   * @param info The connection info.
+   * For adapters ({@linkcode AdapterServer.handshake}): the gate and the context factory.
    * @returns A `Response` that refuses the upgrade, or the accepted handshake.
    */
   handshake(request: Request, info: ServeInfo = {}): Promise<Response | Handshake<Ctx>> {
     return this.#gate.admit(request, info);
   }
 
-  /**
-   * For adapters: gives back a handshake whose socket never opened, so that
-   * it stops counting toward the session caps. Idempotent.
-   *
-   * @param handshake What {@linkcode Server.handshake} accepted.
-   */
+  /** For adapters ({@linkcode AdapterServer.abandon}): a handshake whose socket never opened. */
   abandon(handshake: Handshake<Ctx>): void {
     this.#gate.abandon(handshake);
   }
 
   /**
-   * For adapters: gives back a handshake the runtime could not upgrade,
-   * reports the error to `onError` and the refusal to `onRefuse`.
-   *
-   * @param request The upgrade request.
-   * @param handshake What {@linkcode Server.handshake} accepted.
-   * @param error Why the runtime refused.
+   * For adapters ({@linkcode AdapterServer.upgradeFailed}): a handshake the runtime could
+   * not upgrade, reported to `onError` and `onRefuse`.
    * @returns The 400 response to answer with.
    */
   upgradeFailed(request: Request, handshake: Handshake<Ctx>, error: unknown): Response {
@@ -344,19 +349,19 @@ export class Server<
       this.#runner.report(new Error(`generateId() returned "${id}", already in use: using a UUID`));
       id = crypto.randomUUID();
     }
-    const connection = new Connection(this.#host, socket, {
-      id,
-      ctx: handshake.ctx,
-      admission,
-      batch: handshake.protocol === BATCH_PROTOCOL,
-      drains: options.drains ?? false,
-    });
+    const { ctx, protocol: chosen } = handshake;
+    const drains = options.drains ?? false;
+    const connection = new Connection(this.#host, socket, { id, ctx, admission, chosen, drains });
+    const protocol = connection.protocol;
     this.#registry.add(connection);
     this.#tally.opened++;
+    if (protocol) this.#heartbeat.add(connection);
     if (this.#shutdown !== undefined) {
       connection.shutdown(CloseCode.GOING_AWAY, "Server shutting down");
-    } else if (this.#options.onConnect !== undefined) {
-      this.#runner.call(this.#options.onConnect, connection.session, undefined);
+    } else {
+      if (protocol) connection.hello(encodeHello(id, this.#settings.protocol));
+      const onConnect = this.#options.onConnect;
+      if (onConnect !== undefined) this.#runner.call(onConnect, connection.session, undefined);
     }
     return connection;
   }
@@ -366,24 +371,15 @@ export class Server<
       ShutdownOptions,
   ): Promise<void> {
     this.#gate.close();
-    const connections = [...this.#registry.values()];
-    for (const connection of connections) connection.shutdown(code, reason);
-    if (connections.length > 0) {
-      const clock = this.#settings.clock;
-      let timer: unknown;
-      const expired = new Promise<void>((resolve) => {
-        timer = clock.setTimeout(resolve, timeout);
-      });
-      await Promise.race([Promise.all(connections.map((c) => c.whenClosed())), expired]);
-      clock.clearTimeout(timer);
-      for (const connection of connections) connection.forceClose();
-    }
+    this.#heartbeat.stop();
+    await this.#registry.closeAll(code, reason, timeout, this.#settings.clock);
     this.#scheduler.stop();
   }
 
   /** A session is closed: out of the registry, `onClose`. */
   #closed(connection: Connection<Ctx, In, Out>, lingering: boolean): void {
     this.#registry.remove(connection, lingering);
+    if (connection.protocol) this.#heartbeat.delete(connection);
     if (!lingering) this.#gate.release(connection.admission);
     this.#tally.closed++;
     const onClose = this.#options.onClose;

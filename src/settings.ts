@@ -1,4 +1,5 @@
 import { ContractRules } from "./contract_rules.ts";
+import { type History, type HistoryOptions, MemoryHistory } from "./history.ts";
 import type { Envelope } from "./protocol.ts";
 import type { OverflowPolicy } from "./send_queue.ts";
 import type { ServerOptions } from "./options.ts";
@@ -12,6 +13,8 @@ export interface GateSettings {
   readonly maxSessionsPerClient: number;
   readonly protocols: readonly string[];
   readonly batch: boolean;
+  /** Protocol v1 is accepted. */
+  readonly protocol: boolean;
 }
 
 /** The outbound side's settings: the send queue and when it is used. */
@@ -49,6 +52,14 @@ export interface LifeSettings {
   readonly maxRoomsPerSession: number;
 }
 
+/** What v1 sessions are told and sent: the heartbeat, and the limits `$hello` announces. */
+export interface ProtocolSettings {
+  /** Milliseconds; 0 for none. */
+  readonly heartbeat: number;
+  /** The limits in `$hello` (0: none). */
+  readonly limits: Readonly<Record<string, number>>;
+}
+
 /** The timer functions, each bound and present. */
 export interface Clock {
   readonly setTimeout: (fn: () => void, ms: number) => unknown;
@@ -64,6 +75,7 @@ export interface Settings {
   readonly outbound: OutboundSettings;
   readonly inbound: InboundSettings;
   readonly life: LifeSettings;
+  readonly protocol: ProtocolSettings;
   readonly clock: Clock;
 }
 
@@ -96,6 +108,7 @@ export function resolveOptions(options: ServerOptions<any, any, any, any>): Sett
       ),
       protocols: [...(options.protocols ?? [])],
       batch: options.batch ?? true,
+      protocol: options.protocol ?? true,
     },
     outbound: {
       maxQueueMessages: _limit("maxQueueMessages", options.maxQueueMessages ?? 1024, 1, 2 ** 30),
@@ -148,6 +161,17 @@ export function resolveOptions(options: ServerOptions<any, any, any, any>): Sett
         Infinity,
       ),
     },
+    protocol: {
+      heartbeat: _limit("heartbeat", options.heartbeat ?? 15_000, 0),
+      limits: Object.freeze({
+        maxMessageBytes,
+        rate: rateLimit === false ? 0 : rateLimit.rate,
+        burst: rateLimit === false ? 0 : rateLimit.burst ?? rateLimit.rate,
+        bytes: rateLimit === false ? 0 : rateLimit.bytes ?? _MiB,
+        maxRoomsPerSession: Math.min(options.maxRoomsPerSession ?? 128, Number.MAX_SAFE_INTEGER),
+        maxRequestsInFlight: options.maxRequestsInFlight ?? 16,
+      }),
+    },
     clock: {
       setTimeout: timers.setTimeout?.bind(timers) ?? ((fn, ms) => setTimeout(fn, ms)),
       clearTimeout: timers.clearTimeout?.bind(timers) ??
@@ -162,6 +186,21 @@ export function resolveOptions(options: ServerOptions<any, any, any, any>): Sett
 function _endOfTurn(): (fn: () => void) => unknown {
   const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
   return immediate === undefined ? (fn) => setTimeout(fn, 0) : (fn) => immediate(fn);
+}
+
+/**
+ * The server's history from its `history` option: `undefined` for none.
+ *
+ * @throws {RangeError} If a bound is out of range.
+ */
+export function historyOf(
+  history: boolean | HistoryOptions | History = true,
+  clock: Clock,
+): History | undefined {
+  if (history === false) return undefined;
+  if (history === true) return new MemoryHistory({ now: clock.now });
+  if (typeof (history as History).append === "function") return history as History;
+  return new MemoryHistory({ now: clock.now, ...history as HistoryOptions });
 }
 
 /**

@@ -1,3 +1,5 @@
+import type { History } from "./history.ts";
+
 /** Server-wide counters, as `server.stats` reports them. */
 export interface ServerStats {
   /** Sessions open or closing now. */
@@ -42,6 +44,46 @@ export interface ServerStats {
   readonly overflowCloses: number;
   /** Sessions closed with 1009 for an inbound message too large. */
   readonly tooLargeCloses: number;
+  /** Sessions of protocol v1 open now. */
+  readonly protocolSessions: number;
+  /** `$heartbeat`s sent to idle v1 sessions. */
+  readonly heartbeats: number;
+  /** `$join`s answered `joined` (a room already joined counts too). */
+  readonly joins: number;
+  /** `$join`s refused: not authorized, over `maxRoomsPerSession`, closed, or the hook failed. */
+  readonly joinsRefused: number;
+  /** Room messages replayed to clients that came back (`recovered: true`). */
+  readonly messagesReplayed: number;
+  /** `$join`s with `since` answered `recovered: false`. */
+  readonly unrecovered: number;
+  /** Rooms with a history now (the history's, shared with other servers if it is). */
+  readonly historyRooms: number;
+  /** Room messages kept in the history now. */
+  readonly historyMessages: number;
+  /** Bytes kept in the history now. */
+  readonly historyBytes: number;
+  /** Room messages evicted from the history by a bound (messages, bytes, age, total). */
+  readonly historyEvicted: number;
+  /** Room histories dropped: no member and no message for the age bound. */
+  readonly historyRoomsDropped: number;
+}
+
+/** The `history*` fields of {@linkcode ServerStats}. */
+export function historyStats(history: History | undefined): {
+  historyRooms: number;
+  historyMessages: number;
+  historyBytes: number;
+  historyEvicted: number;
+  historyRoomsDropped: number;
+} {
+  const stats = history?.stats;
+  return {
+    historyRooms: stats?.rooms ?? 0,
+    historyMessages: stats?.messages ?? 0,
+    historyBytes: stats?.bytes ?? 0,
+    historyEvicted: stats?.evicted ?? 0,
+    historyRoomsDropped: stats?.roomsDropped ?? 0,
+  };
 }
 
 /**
@@ -60,4 +102,9 @@ export class Tally {
   messagesRejected = 0;
   overflowCloses = 0;
   tooLargeCloses = 0;
+  heartbeats = 0;
+  joins = 0;
+  joinsRefused = 0;
+  messagesReplayed = 0;
+  unrecovered = 0;
 }

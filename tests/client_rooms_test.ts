@@ -1,375 +1,426 @@
+/**
+ * Rooms the client drives (`src/client_rooms.ts`) and room messages with
+ * history (`Publisher` in `src/fanout.ts`), on the fake socket and fake
+ * timers: `authorizeJoin` and every refusal, request ids, `$leave`,
+ * `seq` on room messages encoded once, replay then subscribe in one step
+ * (no loss, no duplicate), `recovered: false` with `gap` or `epoch`, and a
+ * history shared with a server made after a shutdown.
+ */
 import assert from "node:assert/strict";
-import { Rooms } from "../client/_rooms.ts";
-import type { Incoming } from "../client/_wire.ts";
-import { ClientClosedError, ReplyError, RequestTimeoutError } from "../client/errors.ts";
-import type { GapEvent, RecoveryEvent } from "../client/events.ts";
-import { settle } from "./_fake_ws.ts";
-import { type FakeServerOptions, rig } from "./_fake_ws_server.ts";
-import type { ClientOptions } from "../client/options.ts";
+import { defineContract, type } from "../src/contract.ts";
+import { RequestError } from "../src/requests.ts";
+import { endOfTick, FakeTimers } from "./_fake_socket.ts";
+import { envelopes, type Json, reply, request, settle, topics, v1Server } from "./_v1.ts";
 
-/** A rig whose client records every room message and room event, in one timeline. */
-function roomRig(
-  options: ClientOptions<Record<string, unknown>, Record<string, unknown>, never> = {},
-  serverOptions: FakeServerOptions = {},
-) {
-  const r = rig(options, serverOptions);
-  const timeline: string[] = [];
-  const got: [string | undefined, number | undefined, unknown][] = [];
-  r.client.on("said", (data, { room, seq }) => {
-    got.push([room, seq, data]);
-    timeline.push(`${room}#${seq}`);
+const allow = { authorizeJoin: () => true };
+
+/** The room messages the socket was sent: `[seq, data]`. */
+function roomMessages(envelopes: Json[], room = "r"): [number, unknown][] {
+  return envelopes.filter((e) => e.room === room).map((e) => [e.seq, e.data]);
+}
+
+Deno.test("$join without authorizeJoin is refused: forbidden, not joined", async () => {
+  const { server, open } = v1Server();
+  const opened = await open();
+  request(opened, "$join", 1, { room: "r" });
+  assert.deepEqual(reply(opened.socket, 1), {
+    topic: "$reply",
+    id: 1,
+    error: { code: "forbidden", message: 'Cannot join room "r": not allowed' },
   });
-  const recoveries: RecoveryEvent[] = [];
-  r.client.events.on("recovery", (e) => {
-    recoveries.push(e);
-    timeline.push(`recovery ${e.room} ${e.recovered}${e.reason ? ` ${e.reason}` : ""}`);
-  });
-  const gaps: GapEvent[] = [];
-  r.client.events.on("gap", (e) => {
-    gaps.push(e);
-    timeline.push(`gap ${e.room} ${e.expected}..${e.received - 1}`);
-  });
-  /** Drops the connection, runs `meanwhile`, and waits for the reconnect. */
-  const outage = async (meanwhile: () => void = () => {}) => {
-    r.server.down = true;
-    r.server.dropAll();
-    await settle();
-    meanwhile();
-    r.server.down = false;
-    await r.retry();
-    assert.equal(r.client.state, "open");
+  assert.equal(opened.session.rooms.has("r"), false);
+  assert.equal(server.stats.joinsRefused, 1);
+  await server.shutdown();
+});
+
+Deno.test("authorizeJoin decides, sync or async; a RequestError keeps its code", async (t) => {
+  const verdicts: Record<string, () => unknown> = {
+    yes: () => true,
+    no: () => false,
+    "no-answer": () => undefined,
+    later: () => Promise.resolve(true),
+    "later-no": () => Promise.resolve(false),
+    vip: () => {
+      throw new RequestError("vip-only", "Members only");
+    },
+    "vip-later": () => Promise.reject(new RequestError("vip-only", "Members only")),
+    bug: () => {
+      throw new Error("secret");
+    },
+    "bug-later": () => Promise.reject(new Error("secret")),
   };
-  return { ...r, got, timeline, recoveries, gaps, outage };
-}
-
-Deno.test("join() answers with the room's position; room messages carry room and seq", async () => {
-  const { client, server, got } = roomRig();
-  server.publish("lobby", "said", "before"); // nobody joined: no history, not delivered
-  const joined = await client.join("lobby");
-  assert.deepEqual(joined, { room: "lobby", joined: true, seq: 0, epoch: "e1" });
-  server.publish("lobby", "said", "hi");
-  await settle();
-  assert.deepEqual(got, [["lobby", 1, "hi"]]);
-  assert.deepEqual(client.rooms, [{ room: "lobby", seq: 1, epoch: "e1", joined: true }]);
-  await client.close();
-});
-
-Deno.test("after a reconnect the client re-joins every room with since {seq, epoch}", async () => {
-  const { client, server, outage } = roomRig();
-  await Promise.all([client.join("a"), client.join("b")]);
-  server.publish("a", "said", 1);
-  server.publish("a", "said", 2);
-  await settle();
-  await outage();
-  const joins = server.received.filter((e) => e.topic === "$join").map((e) => e.data);
-  assert.deepEqual(joins, [
-    { room: "a" },
-    { room: "b" },
-    { room: "a", since: { seq: 2, epoch: "e1" } },
-    { room: "b", since: { seq: 0, epoch: "e2" } },
-  ]);
-  await client.close();
-});
-
-Deno.test("what was missed during an outage is replayed in order, once, then recovery: true", async () => {
-  const { client, server, got, timeline, recoveries, outage } = roomRig();
-  await client.join("lobby");
-  server.publish("lobby", "said", "m1");
-  await settle();
-  await outage(() => {
-    for (let i = 2; i <= 5; i++) server.publish("lobby", "said", `m${i}`);
+  const { server, open, errors } = v1Server({
+    authorizeJoin: (_session, room) => verdicts[room]() as boolean,
   });
-  server.publish("lobby", "said", "m6");
-  await settle();
-  assert.deepEqual(got.map(([, seq, data]) => [seq, data]), [
-    [1, "m1"],
-    [2, "m2"],
-    [3, "m3"],
-    [4, "m4"],
-    [5, "m5"],
-    [6, "m6"],
-  ]);
-  assert.deepEqual(timeline, [
-    "lobby#1",
-    "lobby#2",
-    "lobby#3",
-    "lobby#4",
-    "lobby#5",
-    "recovery lobby true",
-    "lobby#6",
-  ]);
-  assert.deepEqual(recoveries, [{ room: "lobby", recovered: true, seq: 5, epoch: "e1" }]);
-  assert.equal(client.stats.duplicates, 0);
-  await client.close();
+  const expected: Record<string, Json> = {
+    yes: { data: { room: "yes", joined: true } },
+    no: { error: { code: "forbidden", message: 'Cannot join room "no": not allowed' } },
+    "no-answer": {
+      error: { code: "forbidden", message: 'Cannot join room "no-answer": not allowed' },
+    },
+    later: { data: { room: "later", joined: true } },
+    "later-no": {
+      error: { code: "forbidden", message: 'Cannot join room "later-no": not allowed' },
+    },
+    vip: { error: { code: "vip-only", message: "Members only" } },
+    "vip-later": { error: { code: "vip-only", message: "Members only" } },
+    bug: { error: { code: "internal", message: "Internal error" } },
+    "bug-later": { error: { code: "internal", message: "Internal error" } },
+  };
+  let id = 0;
+  for (const room of Object.keys(verdicts)) {
+    await t.step(room, async () => {
+      const opened = await open();
+      request(opened, "$join", ++id, { room });
+      await settle();
+      const answer = reply(opened.socket, id);
+      if (answer.data) {
+        assert.equal(answer.data.room, expected[room].data.room);
+        assert.equal(answer.data.joined, true);
+        assert.equal(answer.data.seq, 0);
+        assert.match(answer.data.epoch, /^[0-9a-f]{12}$/);
+        assert.ok(!("recovered" in answer.data), "recovered only with since");
+        assert.ok(opened.session.rooms.has(room));
+      } else {
+        assert.deepEqual(answer.error, expected[room].error);
+        assert.ok(!opened.session.rooms.has(room));
+      }
+    });
+  }
+  assert.equal(errors.length, 2, "the two bugs reached onError");
+  assert.equal(server.stats.joins, 2);
+  assert.equal(server.stats.joinsRefused, 7);
+  await server.shutdown();
 });
 
-Deno.test("recovered: false with reason epoch when the room's history was lost (server restart)", async () => {
-  const { client, server, got, timeline, outage } = roomRig();
-  await client.join("lobby");
-  server.publish("lobby", "said", "old-1");
-  server.publish("lobby", "said", "old-2");
-  await settle();
-  await outage(() => server.forgetHistory());
-  server.publish("lobby", "said", "new-1"); // seq 1 of the new epoch: delivered, not a "duplicate"
-  await settle();
-  assert.deepEqual(timeline, ["lobby#1", "lobby#2", "recovery lobby false epoch", "lobby#1"]);
-  assert.deepEqual(got.at(-1), ["lobby", 1, "new-1"]);
-  assert.deepEqual(client.rooms, [{ room: "lobby", seq: 1, epoch: "e2", joined: true }]);
-  await client.close();
+Deno.test("$join of a room the session is in answers joined: false; $leave answers left", async () => {
+  const { server, open } = v1Server(allow);
+  const opened = await open();
+  opened.session.rooms.join("r"); // by the server
+  request(opened, "$join", 1, { room: "r" });
+  assert.equal(reply(opened.socket, 1).data.joined, false);
+  request(opened, "$leave", 2, { room: "r" });
+  request(opened, "$leave", 3, { room: "r" });
+  assert.deepEqual(reply(opened.socket, 2).data, { room: "r", left: true });
+  assert.deepEqual(reply(opened.socket, 3).data, { room: "r", left: false });
+  assert.equal(opened.session.rooms.has("r"), false);
+  await server.shutdown();
 });
 
-Deno.test("recovered: false with reason gap when the window no longer holds what was missed", async () => {
-  const { client, server, recoveries, got, outage } = roomRig({}, { window: 3 });
-  await client.join("lobby");
-  server.publish("lobby", "said", 1);
-  await settle();
-  await outage(() => {
-    for (let i = 2; i <= 10; i++) server.publish("lobby", "said", i);
+Deno.test("$join over maxRoomsPerSession is refused: limit", async () => {
+  const { server, open } = v1Server({ ...allow, maxRoomsPerSession: 1 });
+  const opened = await open();
+  request(opened, "$join", 1, { room: "a" });
+  request(opened, "$join", 2, { room: "b" });
+  request(opened, "$join", 3, { room: "a" }); // already in: no new place taken
+  assert.equal(reply(opened.socket, 1).data.joined, true);
+  assert.deepEqual(reply(opened.socket, 2).error, {
+    code: "limit",
+    message: 'Cannot join room "b": the session is already in 1 rooms',
   });
-  assert.deepEqual(recoveries, [
-    { room: "lobby", recovered: false, reason: "gap", seq: 10, epoch: "e1" },
+  assert.equal(reply(opened.socket, 3).data.joined, false);
+  await server.shutdown();
+});
+
+Deno.test("a $join authorized after its session closed is not joined", async () => {
+  let allowNow: (ok: boolean) => void = () => {};
+  const { server, open } = v1Server({
+    authorizeJoin: () => new Promise<boolean>((resolve) => allowNow = resolve),
+  });
+  const opened = await open();
+  request(opened, "$join", 1, { room: "r" });
+  await opened.session.close();
+  allowNow(true);
+  await settle();
+  assert.equal(server.rooms.size, 0);
+  assert.equal(server.stats.joinsRefused, 1);
+  assert.equal(reply(opened.socket, 1), undefined, "nothing is sent to a closed session");
+  await server.shutdown();
+});
+
+Deno.test("a $join or $leave with a bad room or since is answered invalid, with issues", async (t) => {
+  const { server, open } = v1Server(allow);
+  const opened = await open();
+  const table: [string, unknown, Json[]][] = [
+    ["no object", "lobby", [{ path: [], message: "Expected an object { room, since? }" }]],
+    ["no room", {}, [{ path: ["room"], message: "Expected a string" }]],
+    ["an empty name", { room: "" }, [{ path: ["room"], message: "Expected 1 to 255 UTF-8 bytes" }]],
+    ["a long name", { room: "é".repeat(128) }, [{
+      path: ["room"],
+      message: "Expected 1 to 255 UTF-8 bytes",
+    }]],
+    ["a bad since", { room: "r", since: { seq: -1, epoch: "" } }, [
+      { path: ["since", "seq"], message: "Expected an integer from 0" },
+      { path: ["since", "epoch"], message: "Expected a string of 1 to 64 characters" },
+    ]],
+    ["since not an object", { room: "r", since: 5 }, [
+      { path: ["since", "seq"], message: "Expected an integer from 0" },
+      { path: ["since", "epoch"], message: "Expected a string of 1 to 64 characters" },
+    ]],
+  ];
+  let id = 0;
+  for (const [name, data, issues] of table) {
+    await t.step(name, () => {
+      request(opened, "$join", ++id, data);
+      const { error } = reply(opened.socket, id);
+      assert.equal(error.code, "invalid");
+      assert.equal(error.message, 'Invalid message: Invalid input for "$join"');
+      assert.deepEqual(error.issues, issues);
+    });
+  }
+  await t.step("$leave", () => {
+    request(opened, "$leave", ++id, { room: 5 });
+    assert.equal(reply(opened.socket, id).error.code, "invalid");
+  });
+  assert.equal(server.stats.invalidMessages, table.length + 1);
+  assert.deepEqual([...opened.session.rooms.current], []);
+  await server.shutdown();
+});
+
+Deno.test("$join ids follow issue 11's requests: usable, not in flight, bounded", async () => {
+  const held: (() => void)[] = [];
+  const { server, open } = v1Server({
+    maxRequestsInFlight: 2,
+    maxConcurrentHandlers: 4,
+    authorizeJoin: () => new Promise<boolean>((resolve) => held.push(() => resolve(true))),
+  });
+  const opened = await open();
+  request(opened, "$join", "one", { room: "r" });
+  request(opened, "$join", 1, { room: "r" });
+  request(opened, "$join", 1, { room: "s" });
+  request(opened, "$join", 2, { room: "s" });
+  request(opened, "$join", 3, { room: "t" });
+  const all = envelopes(opened.socket);
+  assert.deepEqual(all.filter((e) => e.topic === "$error").map((e) => e.data.message), [
+    'Invalid message: Request "$join" needs an "id": an integer from 0 to 9007199254740991',
+    "Invalid message: Request id 1 is already in flight",
   ]);
-  server.publish("lobby", "said", 11);
+  assert.equal(reply(opened.socket, 3).error.code, "too-many-requests");
+  held.forEach((release) => release());
   await settle();
-  assert.deepEqual(got.map(([, seq]) => seq), [1, 11]); // nothing replayed; live from 11
-  assert.equal(client.stats.gaps, 0); // reported as recovery, not as a gap
-  await client.close();
+  assert.deepEqual([...opened.session.rooms.current].sort(), ["r", "s"]);
+  await server.shutdown();
 });
 
-Deno.test("a message whose seq is not above the last delivered is dropped as a duplicate, counted", async () => {
-  const { client, server, got, net } = roomRig();
-  const duplicates: unknown[] = [];
-  client.events.on("duplicate", (e) => duplicates.push(e));
-  await client.join("lobby");
-  server.publish("lobby", "said", "a");
-  server.publish("lobby", "said", "b");
-  await settle();
-  server.send(net.last, { topic: "said", data: "a again", room: "lobby", seq: 1 });
-  server.send(net.last, { topic: "said", data: "b again", room: "lobby", seq: 2 });
-  await settle();
-  assert.deepEqual(got.map(([, , d]) => d), ["a", "b"]);
-  assert.deepEqual(duplicates, [{ room: "lobby", seq: 1 }, { room: "lobby", seq: 2 }]);
-  assert.equal(client.stats.duplicates, 2);
-  await client.close();
-});
-
-Deno.test("a seq that skips is delivered and reported as a gap", async () => {
-  const { client, server, got, gaps } = roomRig();
-  await client.join("lobby");
-  server.publish("lobby", "said", 1);
-  server.publish("lobby", "said", 2, { skip: true });
-  server.publish("lobby", "said", 3, { skip: true });
-  server.publish("lobby", "said", 4);
-  await settle();
-  assert.deepEqual(got.map(([, seq]) => seq), [1, 4]);
-  assert.deepEqual(gaps, [{ room: "lobby", expected: 2, received: 4 }]);
-  assert.equal(client.stats.gaps, 1);
-  assert.equal(client.stats.missed, 2);
-  await client.close();
-});
-
-Deno.test("a refused join rejects with ReplyError and the room is not kept", async () => {
-  const { client, server, outage } = roomRig({}, {
-    authorizeJoin: (_, room) => room === "secret" ? "forbidden" : true,
+Deno.test("$join is the server's own: validate() never sees it, a plain session's reaches onMessage", async () => {
+  const validated: string[] = [];
+  const messages: string[] = [];
+  const { server, open } = v1Server({
+    ...allow,
+    validate: (envelope) => validated.push(envelope.topic) > 0,
+    onMessage: (_session, message) => void messages.push(message.topic),
   });
-  await assert.rejects(
-    client.join("secret"),
-    (e) => e instanceof ReplyError && e.code === "forbidden",
-  );
-  assert.deepEqual(client.rooms, []);
-  await outage();
-  assert.equal(server.received.filter((e) => e.topic === "$join").length, 1);
-  await client.close();
+  const v1 = await open();
+  const plain = await open("");
+  request(v1, "$join", 1, { room: "r" });
+  request(v1, "say", 2, "hi");
+  request(plain, "$join", 1, { room: "r" });
+  assert.deepEqual(validated, ["say", "$join"]);
+  assert.deepEqual(messages, ["say", "$join"]);
+  assert.equal(reply(v1.socket, 1).data.joined, true);
+  assert.equal(plain.session.rooms.has("r"), false);
+  await server.shutdown();
 });
 
-Deno.test("a re-join the server now refuses: recovery with reason refused, the room is dropped", async () => {
-  let allowed = true;
-  const { client, recoveries, outage } = roomRig({}, {
-    authorizeJoin: () => allowed ? true : "forbidden",
-  });
-  await client.join("lobby");
-  await outage(() => allowed = false);
-  assert.equal(recoveries.length, 1);
-  assert.equal(recoveries[0].reason, "refused");
-  assert.ok(recoveries[0].error instanceof ReplyError);
-  assert.deepEqual(client.rooms, []);
-  await client.close();
+Deno.test("$join works beside a contract; its topics stay reserved", async () => {
+  const contract = defineContract({ client: { say: type<string>() } });
+  const { server, open } = v1Server({ ...allow, contract } as never);
+  const opened = await open();
+  request(opened, "$join", 1, { room: "r" });
+  opened.connection.message('{"topic":"say","data":"hi"}');
+  assert.equal(reply(opened.socket, 1).data.joined, true);
+  assert.deepEqual(topics(opened.socket), ["$hello", "$reply"]);
+  await server.shutdown();
 });
 
-Deno.test("leave(): $leave answered; the room is neither tracked nor re-joined", async () => {
-  const { client, server, outage } = roomRig();
-  await client.join("lobby");
-  assert.deepEqual(await client.leave("lobby"), { room: "lobby", left: true });
-  assert.deepEqual(await client.leave("lobby"), { room: "lobby", left: false });
-  await outage();
-  assert.deepEqual(server.received.map((e) => e.topic), ["$join", "$leave", "$leave"]);
-  await client.close();
+Deno.test("a room a v1 client joined gets seq on each message, encoded once for every member", async () => {
+  const { server, open } = v1Server(allow);
+  const v1 = await open();
+  const plain = await open("");
+  const outsider = await open("");
+  outsider.session.rooms.join("quiet");
+  plain.session.rooms.join("r");
+  server.publish("r", "before", 0); // nobody joined with $join yet: no seq
+  request(v1, "$join", 1, { room: "r" });
+  let encoded = 0;
+  const data = { toJSON: () => (encoded++, "x") };
+  server.publish("r", "said", data as never);
+  server.publish("r", "said", data as never);
+  server.publish("quiet", "said", data as never);
+  await endOfTick();
+  assert.equal(encoded, 3, "once per publish, whoever receives it");
+  assert.deepEqual(roomMessages(envelopes(v1.socket)), [[1, "x"], [2, "x"]]);
+  assert.deepEqual(envelopes(plain.socket), [
+    { topic: "before", data: 0 },
+    { topic: "said", data: "x", room: "r", seq: 1 },
+    { topic: "said", data: "x", room: "r", seq: 2 },
+  ]);
+  assert.deepEqual(envelopes(outsider.socket), [{ topic: "said", data: "x" }]);
+  server.publishBinary("r", new Uint8Array([1]));
+  assert.deepEqual(server.stats.historyMessages, 2, "binary frames are not kept");
+  await server.shutdown();
 });
 
-Deno.test("leave() of a room the server put the session in asks the server", async () => {
-  const { client, server, net } = roomRig();
-  await settle();
-  server.sessions.get(net.last)!.rooms.add("news");
-  assert.deepEqual(await client.leave("news"), { room: "news", left: true });
-  assert.equal(server.sessions.get(net.last)!.rooms.has("news"), false);
-  await client.close();
+Deno.test("join with since: the missed messages in order, then the reply, then live ones; none twice", async () => {
+  const { server, open } = v1Server(allow);
+  const first = await open();
+  request(first, "$join", 1, { room: "r" });
+  const { epoch } = reply(first.socket, 1).data;
+  for (let n = 1; n <= 5; n++) server.publish("r", "n", n);
+  await endOfTick();
+  await first.session.close(); // gone after 3
+  for (let n = 6; n <= 8; n++) server.publish("r", "n", n); // nobody in the room: kept
+  const again = await open();
+  request(again, "$join", 1, { room: "r", since: { seq: 3, epoch } });
+  server.publish("r", "n", 9);
+  await endOfTick();
+  const got = envelopes(again.socket).slice(1);
+  assert.deepEqual(got.map((e) => e.topic === "$reply" ? "reply" : e.seq), [
+    4,
+    5,
+    6,
+    7,
+    8,
+    "reply",
+    9,
+  ]);
+  assert.deepEqual(got[5].data, { room: "r", joined: true, seq: 8, epoch, recovered: true });
+  assert.equal(server.stats.messagesReplayed, 5);
+  await server.shutdown();
 });
 
-Deno.test("join() while offline joins on connect; leave() while offline resolves at once", async () => {
-  const { client, server } = roomRig({}, { autoAccept: false });
-  const joining = client.join("a");
-  client.join("b").catch(() => {});
-  const left = await client.leave("b");
-  assert.deepEqual(left, { room: "b", left: true });
-  await settle();
-  server.accept(server.net.last);
-  assert.deepEqual(await joining, { room: "a", joined: true, seq: 0, epoch: "e1" });
-  assert.deepEqual(server.received.map((e) => e.data), [{ room: "a" }]);
-  await client.close();
-});
-
-Deno.test("join() again while joined answers at once with joined: false", async () => {
-  const { client, server } = roomRig();
-  await client.join("lobby");
-  assert.deepEqual(await client.join("lobby"), {
-    room: "lobby",
+Deno.test("a session already in the room that joins with since is replayed, and gets nothing twice", async () => {
+  const { server, open } = v1Server(allow);
+  const opened = await open();
+  request(opened, "$join", 1, { room: "r" });
+  const { epoch } = reply(opened.socket, 1).data;
+  for (let n = 1; n <= 3; n++) server.publish("r", "n", n);
+  request(opened, "$join", 2, { room: "r", since: { seq: 1, epoch } });
+  await endOfTick();
+  assert.deepEqual(roomMessages(envelopes(opened.socket)).map(([seq]) => seq), [1, 2, 3, 2, 3]);
+  assert.deepEqual(reply(opened.socket, 2).data, {
+    room: "r",
     joined: false,
-    seq: 0,
-    epoch: "e1",
+    seq: 3,
+    epoch,
+    recovered: true,
   });
-  assert.equal(server.received.length, 1);
-  await client.close();
+  await server.shutdown();
 });
 
-Deno.test("a join() timeout rejects the promise only: the room is joined once the server is back", async () => {
-  const { client, server, clock } = roomRig({ connectTimeout: 60_000 }, { autoAccept: false });
-  const joining = client.join("lobby", { timeout: 1_000 });
-  await settle();
-  clock.tick(1_000);
-  await assert.rejects(joining, RequestTimeoutError);
-  server.accept(server.net.last);
-  await settle();
-  assert.deepEqual(client.rooms, [{ room: "lobby", seq: 0, epoch: "e1", joined: true }]);
-  await client.close();
-});
-
-Deno.test("leave() while a join waits rejects that join; close() rejects joins with ClientClosedError", async () => {
-  const { client } = roomRig({}, { autoAccept: false });
-  const a = client.join("a");
-  const b = client.join("b");
-  await client.leave("a");
-  await assert.rejects(a, /left before the server answered/);
-  await client.close();
-  await assert.rejects(b, ClientClosedError);
-  await assert.rejects(client.join("c"), ClientClosedError);
-  await assert.rejects(client.leave("c"), ClientClosedError);
-});
-
-Deno.test("join() checks the room's name", async () => {
-  const { client } = roomRig();
-  assert.throws(() => client.join(7 as unknown as string), TypeError);
-  assert.throws(() => client.join(""), RangeError);
-  assert.throws(() => client.join("é".repeat(128)), RangeError);
-  await client.close();
-});
-
-Deno.test("a server without history: joins work, a re-join reports recovered: false, no-history", async () => {
-  const { client, server, got, recoveries, outage } = roomRig({}, { history: false });
-  assert.deepEqual(await client.join("lobby"), { room: "lobby", joined: true });
-  server.publish("lobby", "said", "x");
-  await settle();
-  assert.deepEqual(got, [[undefined, undefined, "x"]]); // a plain envelope
-  await outage();
-  assert.deepEqual(recoveries, [{ room: "lobby", recovered: false, reason: "no-history" }]);
-  assert.deepEqual(server.received.filter((e) => e.topic === "$join").map((e) => e.data), [
-    { room: "lobby" },
-    { room: "lobby" },
-  ]);
-  await client.close();
-});
-
-Deno.test("rooms the server put the session in: duplicates and gaps per connection, nothing across", async () => {
-  const { client, server, net, got, gaps, outage } = roomRig();
-  await settle();
-  server.sessions.get(net.last)!.rooms.add("news");
-  server.publish("news", "said", "plain"); // no client joined it: no history, no seq
-  server.keep("news"); // another client joined it: its messages carry seq
-  server.publish("news", "said", 1);
-  server.publish("news", "said", 2);
-  server.send(net.last, { topic: "said", data: "dup", room: "news", seq: 2 });
-  server.publish("news", "said", 3, { skip: true });
-  server.publish("news", "said", 4);
-  await settle();
-  assert.deepEqual(got.map(([, seq]) => seq), [undefined, 1, 2, 4]);
-  assert.equal(gaps.length, 1);
-  await outage(() => server.forgetHistory());
-  server.sessions.get(net.last)!.rooms.add("news");
-  server.keep("news");
-  server.publish("news", "said", "restarted"); // seq 1 again, a new epoch
-  await settle();
-  assert.deepEqual(got.at(-1), ["news", 1, "restarted"]);
-  await client.close();
-});
-
-Deno.test("re-joins respect maxRequestsInFlight", async () => {
-  const { client, server, net, outage } = roomRig({}, { limits: { maxRequestsInFlight: 1 } });
-  await Promise.all(["a", "b", "c"].map((room) => client.join(room)));
-  await outage();
-  await settle();
-  assert.ok(client.rooms.every((r) => r.joined));
-  assert.deepEqual(net.sockets.map((s) => s.maxInFlight), [1, 1]);
-  assert.equal(server.received.filter((e) => e.topic === "$join").length, 6);
-  await client.close();
-});
-
-/** Rooms with a recording owner, for the cases a server rarely produces. */
-function rooms() {
-  const log: string[] = [];
-  const r = new Rooms({
-    deliver: (m) => log.push(`${m.room}#${m.seq ?? "-"}`),
-    gap: (e) => log.push(`gap ${e.expected}..${e.received - 1}`),
-    duplicate: (e) => log.push(`dup ${e.seq}`),
-    recovery: (e) => log.push(`recovery ${e.recovered}${e.reason ? ` ${e.reason}` : ""}`),
+Deno.test("recovered: false says gap when the window lost the next message, epoch when the history did", async () => {
+  const { server, open, timers } = v1Server({
+    ...allow,
+    history: { maxMessages: 2, maxAge: 1000 },
   });
-  const msg = (room: string, seq: number): Incoming => ({ topic: "said", data: seq, room, seq });
-  return { r, log, msg };
-}
-
-Deno.test("Rooms: messages before the join's answer are held, then delivered in seq order once", () => {
-  const { r, log, msg } = rooms();
-  r.add("a");
-  r.joinData("a");
-  for (const seq of [3, 1, 2, 2, 1]) r.message(msg("a", seq));
-  assert.deepEqual(log, []);
-  r.answered({ room: "a", joined: true, seq: 3, epoch: "e" });
-  assert.deepEqual(log, ["a#1", "dup 1", "a#2", "dup 2", "a#3"]);
+  const a = await open();
+  request(a, "$join", 1, { room: "r" });
+  const { epoch } = reply(a.socket, 1).data;
+  for (let n = 1; n <= 5; n++) server.publish("r", "n", n);
+  request(a, "$join", 2, { room: "r", since: { seq: 2, epoch } });
+  assert.deepEqual(reply(a.socket, 2).data, {
+    room: "r",
+    joined: false,
+    seq: 5,
+    epoch,
+    recovered: false,
+    reason: "gap",
+  });
+  request(a, "$join", 3, { room: "r", since: { seq: 5, epoch: "0123456789ab" } });
+  assert.equal(reply(a.socket, 3).data.reason, "epoch");
+  // Everyone leaves; nothing is published for maxAge: the room's history is dropped.
+  await a.session.close();
+  timers.tick(1000);
+  const b = await open();
+  request(b, "$join", 1, { room: "r", since: { seq: 5, epoch } });
+  const answer = reply(b.socket, 1).data;
+  assert.equal(answer.reason, "epoch");
+  assert.equal(answer.seq, 0);
+  assert.notEqual(answer.epoch, epoch);
+  assert.equal(server.stats.unrecovered, 3);
+  assert.equal(server.stats.historyRoomsDropped, 1);
+  assert.ok(server.stats.historyEvicted >= 3);
+  await server.shutdown();
 });
 
-Deno.test("Rooms: a replay that falls short of the answer's position is reported as a gap", () => {
-  const { r, log, msg } = rooms();
-  r.add("a");
-  r.joinData("a");
-  r.answered({ room: "a", joined: true, seq: 2, epoch: "e" });
-  r.message(msg("a", 3));
-  r.lost();
-  assert.deepEqual(r.joinData("a"), { room: "a", since: { seq: 3, epoch: "e" } });
-  r.message(msg("a", 4));
-  r.answered({ room: "a", joined: true, seq: 6, epoch: "e", recovered: true });
-  assert.deepEqual(log, ["a#3", "a#4", "gap 5..6", "recovery true"]);
-  r.message(msg("a", 7));
-  assert.deepEqual(log.at(-1), "a#7");
+Deno.test("history: false: $join answers without a position, and since is never recovered", async () => {
+  const { server, open } = v1Server({ ...allow, history: false });
+  const opened = await open();
+  request(opened, "$join", 1, { room: "r" });
+  request(opened, "$join", 2, { room: "r", since: { seq: 1, epoch: "abc" } });
+  server.publish("r", "n", 1);
+  await endOfTick();
+  assert.deepEqual(reply(opened.socket, 1).data, { room: "r", joined: true });
+  assert.deepEqual(reply(opened.socket, 2).data, {
+    room: "r",
+    joined: false,
+    recovered: false,
+    reason: "epoch",
+  });
+  assert.deepEqual(envelopes(opened.socket).at(-1), { topic: "n", data: 1 });
+  assert.equal(server.history, undefined);
+  await server.shutdown();
 });
 
-Deno.test("Rooms: a connection lost before the join's answer delivers what was held", () => {
-  const { r, log, msg } = rooms();
-  r.add("a");
-  r.joinData("a");
-  r.answered({ room: "a", joined: true, seq: 0, epoch: "e" });
-  r.lost();
-  r.joinData("a");
-  r.message(msg("a", 2));
-  r.message(msg("a", 1));
-  r.lost();
-  assert.deepEqual(log, ["a#1", "a#2"]);
-  assert.deepEqual(r.joinData("a"), { room: "a", since: { seq: 2, epoch: "e" } });
+Deno.test("a new server sharing the history after shutdown() resumes: recovered true, the full sequence", async () => {
+  const timers = new FakeTimers();
+  const old = v1Server(allow, timers);
+  const listener = await old.open();
+  request(listener, "$join", 1, { room: "r" });
+  const { epoch } = reply(listener.socket, 1).data;
+  for (let n = 1; n <= 10; n++) old.server.publish("r", "n", n);
+  await endOfTick();
+  await old.server.shutdown();
+  const seen = roomMessages(envelopes(listener.socket));
+  const last = seen.at(-1)![0];
+
+  const restarted = v1Server({ ...allow, history: old.server.history }, timers);
+  for (let n = 11; n <= 15; n++) restarted.server.publish("r", "n", n); // before anyone is back
+  const back = await restarted.open();
+  request(back, "$join", 1, { room: "r", since: { seq: last, epoch } });
+  for (let n = 16; n <= 20; n++) restarted.server.publish("r", "n", n);
+  await endOfTick();
+  const all = [...seen, ...roomMessages(envelopes(back.socket))];
+  assert.deepEqual(all, Array.from({ length: 20 }, (_, i) => [i + 1, i + 1]));
+  assert.deepEqual(reply(back.socket, 1).data, {
+    room: "r",
+    joined: true,
+    seq: 15,
+    epoch,
+    recovered: true,
+  });
+  await restarted.server.shutdown();
+});
+
+Deno.test("a room's history is held while it has members, released when the last leaves", async () => {
+  const { server, open, timers } = v1Server({ ...allow, history: { maxAge: 1000 } });
+  const a = await open();
+  const b = await open("");
+  request(a, "$join", 1, { room: "r" });
+  b.session.rooms.join("r");
+  request(a, "$leave", 2, { room: "r" });
+  timers.tick(5000);
+  assert.equal(server.history!.tracks("r"), true, "b is still there");
+  b.session.rooms.leave("r");
+  timers.tick(999);
+  assert.equal(server.history!.tracks("r"), true);
+  timers.tick(1);
+  assert.equal(server.history!.tracks("r"), false);
+  assert.equal(server.stats.historyRooms, 0);
+  await server.shutdown();
+});
+
+Deno.test("validateOutbound checks a publish that reaches nobody, in a kept room or not", async () => {
+  const contract = defineContract({ server: { n: type<number>() } });
+  const { server, open } = v1Server({ ...allow, contract, validateOutbound: true } as never);
+  const opened = await open();
+  request(opened, "$join", 1, { room: "kept" });
+  await opened.session.close(); // "kept" is kept, with nobody in it
+  for (const room of ["kept", "empty"]) {
+    assert.throws(() => server.publish(room, "nope" as never, 1 as never), TypeError);
+    assert.equal(server.publish(room, "n" as never, 1 as never).recipients, 0);
+  }
+  assert.equal(server.stats.historyMessages, 1, "only the valid message to the kept room");
+  assert.throws(() => server.broadcast("nope" as never, 1 as never), TypeError);
+  await server.shutdown();
 });

@@ -207,3 +207,14 @@ Deno.test("RingBuffer throws RangeError on a bad maxCapacity", async (t) => {
     });
   }
 });
+
+Deno.test("RingBuffer.at() reads a position from the head, across the wrap", () => {
+  const ring = new RingBuffer<number>(4);
+  for (const n of [1, 2, 3, 4]) ring.push(n);
+  ring.shift();
+  ring.shift();
+  ring.push(5);
+  assert.deepEqual([0, 1, 2].map((i) => ring.at(i)), [3, 4, 5]);
+  assert.equal(ring.at(3), undefined);
+  assert.equal(ring.at(-1), undefined);
+});

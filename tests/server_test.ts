@@ -290,6 +290,17 @@ Deno.test("Server.stats counts sessions, rooms and traffic", async () => {
     messagesRejected: 0,
     overflowCloses: 1,
     tooLargeCloses: 1,
+    protocolSessions: 0,
+    heartbeats: 0,
+    joins: 0,
+    joinsRefused: 0,
+    messagesReplayed: 0,
+    unrecovered: 0,
+    historyRooms: 0,
+    historyMessages: 0,
+    historyBytes: 0,
+    historyEvicted: 0,
+    historyRoomsDropped: 0,
   });
   a.session.close();
   assert.equal(server.stats.sessions, 0);
