@@ -1,4 +1,5 @@
 import type { Connection as AdapterConnection } from "./adapter.ts";
+import { runtimeCause } from "./close_cause.ts";
 import { CloseCode } from "./close_codes.ts";
 import { type EnvelopeError, SessionClosedError } from "./errors.ts";
 import { type ClientRooms, isControlTopic } from "./client_rooms.ts";
@@ -81,15 +82,13 @@ export class Connection<Ctx, In extends object, Out extends object>
   readonly session: Session<Ctx, In, Out>;
   /** The client key its place under the session caps is held by. */
   readonly admission: string;
-  readonly check: ((topic: string, data: unknown) => void) | undefined;
   /** A session of protocol v1. */
   readonly protocol: boolean;
   readonly #host: ConnectionHost<Ctx, In, Out>;
-  readonly #socket: Socket;
   readonly #outbound: Outbound;
   #inbound: Inbound | undefined;
-  /** The rooms it is in; once closing, the rooms it left. */
-  #rooms: Set<string> | undefined;
+  /** The rooms it is in (a lone room as its name: most sessions are in one); once closing, the rooms it left. */
+  #rooms: Set<string> | string | undefined;
   #state = _OPEN;
   #ending: _Ending | undefined;
 
@@ -99,15 +98,18 @@ export class Connection<Ctx, In extends object, Out extends object>
     init: { id: string; ctx: Ctx; admission: string; chosen: string | undefined; drains: boolean },
   ) {
     this.#host = host;
-    this.#socket = socket;
     this.admission = init.admission;
     this.protocol = isV1(init.chosen);
-    this.check = host.check;
     this.#outbound = new Outbound(host.outbound, this, socket, isBatch(init.chosen), init.drains);
     this.session = new Session(init.id, init.ctx, this);
   }
 
   // ---------------------------------------------------------------- the session's engine
+
+  /** The contract's outbound check, under `validateOutbound`. */
+  get check(): ((topic: string, data: unknown) => void) | undefined {
+    return this.#host.check;
+  }
 
   get state(): "open" | "closing" | "closed" {
     return _STATES[this.#state];
@@ -160,7 +162,7 @@ export class Connection<Ctx, In extends object, Out extends object>
   }
 
   currentRooms(): ReadonlySet<string> {
-    return this.#state === _OPEN ? this.#rooms ?? _NO_ROOMS : _NO_ROOMS;
+    return this.#state === _OPEN ? this.#roomSet() : _NO_ROOMS;
   }
 
   join(room: string): boolean {
@@ -170,8 +172,8 @@ export class Connection<Ctx, In extends object, Out extends object>
     if (this.#state !== _OPEN) {
       throw new SessionClosedError(`Cannot join room "${room}": session is closed`);
     }
-    const rooms = this.#rooms ??= new Set();
-    if (rooms.has(room)) return false;
+    const rooms = this.#rooms;
+    if (rooms === room || (typeof rooms === "object" && rooms.has(room))) return false;
     const bytes = utf8Length(room);
     if (bytes < 1 || bytes > _MAX_ROOM_NAME_BYTES) {
       throw new RangeError(
@@ -179,18 +181,21 @@ export class Connection<Ctx, In extends object, Out extends object>
       );
     }
     const max = this.#host.life.maxRoomsPerSession;
-    if (rooms.size >= max) {
+    if ((rooms === undefined ? 0 : typeof rooms === "string" ? 1 : rooms.size) >= max) {
       throw new RangeError(`Cannot join room "${room}": the session is already in ${max} rooms`);
     }
-    rooms.add(room);
+    if (rooms === undefined) this.#rooms = room;
+    else if (typeof rooms === "string") this.#rooms = new Set([rooms, room]);
+    else rooms.add(room);
     this.#host.rooms.add(room, this);
     return true;
   }
 
   leave(room: string): boolean {
-    if (this.#state !== _OPEN || this.#rooms === undefined || !this.#rooms.delete(room)) {
-      return false;
-    }
+    const rooms = this.#rooms;
+    if (this.#state !== _OPEN || rooms === undefined) return false;
+    if (rooms === room) this.#rooms = undefined;
+    else if (typeof rooms === "string" || !rooms.delete(room)) return false;
     this.#host.rooms.delete(room, this);
     return true;
   }
@@ -228,20 +233,8 @@ export class Connection<Ctx, In extends object, Out extends object>
       this.#finish(undefined, false, false);
       return;
     }
-    const error = this.#ending?.runtimeError;
-    let cause: Omit<CloseCause, "rooms">;
-    if (kind === "too-large") {
-      this.#host.outbound.tally.tooLargeCloses++;
-      cause = { kind, code: CloseCode.MESSAGE_TOO_BIG, reason };
-    } else if (kind !== undefined) {
-      cause = { kind, code, reason, error };
-    } else if (error !== undefined && _isTimeout(error)) {
-      cause = { kind: "timeout", code, reason, error };
-    } else if (error !== undefined || code === CloseCode.ABNORMAL) {
-      cause = { kind: "error", code, reason, error };
-    } else {
-      cause = { kind: "client", code, reason };
-    }
+    if (kind === "too-large") this.#host.outbound.tally.tooLargeCloses++;
+    const cause = runtimeCause(code, reason, kind, this.#ending?.runtimeError);
     this.#finish(cause, false, false);
   }
 
@@ -333,6 +326,13 @@ export class Connection<Ctx, In extends object, Out extends object>
 
   // ---------------------------------------------------------------- closing
 
+  /** The rooms as a set: a lone room becomes one now. */
+  #roomSet(): ReadonlySet<string> {
+    const rooms = this.#rooms;
+    if (rooms === undefined) return _NO_ROOMS;
+    return typeof rooms === "string" ? this.#rooms = new Set([rooms]) : rooms;
+  }
+
   #ended(): _Ending {
     return this.#ending ??= new _Ending();
   }
@@ -341,10 +341,10 @@ export class Connection<Ctx, In extends object, Out extends object>
   #beginClose(cause: Omit<CloseCause, "rooms">): void {
     if (this.#state !== _OPEN) return;
     this.#state = _CLOSING;
-    this.#ended().cause = { ...cause, rooms: this.#rooms ?? _NO_ROOMS };
+    this.#ended().cause = { ...cause, rooms: this.#roomSet() };
     this.#stop();
     try {
-      this.#socket.close(cause.code, truncateUtf8(cause.reason, 123));
+      this.#outbound.closeSocket(cause.code, truncateUtf8(cause.reason, 123));
     } catch (error) {
       this.#host.runner.report(error, this.session);
       this.#finish(undefined, true, false);
@@ -363,8 +363,8 @@ export class Connection<Ctx, In extends object, Out extends object>
     this.#outbound.close();
     this.#inbound?.close();
     const rooms = this.#rooms;
-    if (rooms === undefined) return;
-    for (const room of rooms) this.#host.rooms.delete(room, this);
+    if (typeof rooms === "string") this.#host.rooms.delete(rooms, this);
+    else if (rooms !== undefined) { for (const room of rooms) this.#host.rooms.delete(room, this); }
   }
 
   /**
@@ -376,7 +376,7 @@ export class Connection<Ctx, In extends object, Out extends object>
     if (this.#state === _CLOSED) return;
     const ending = this.#ended();
     if (this.#state === _OPEN) {
-      ending.cause = { ...cause!, rooms: this.#rooms ?? _NO_ROOMS };
+      ending.cause = { ...cause!, rooms: this.#roomSet() };
       this.#stop();
     }
     this.#state = _CLOSED;
@@ -389,11 +389,4 @@ export class Connection<Ctx, In extends object, Out extends object>
     this.#host.closed(this, lingering);
     ending.resolveClosed?.(ending.cause!);
   }
-}
-
-function _isTimeout(error: unknown): boolean {
-  const message = error instanceof Error
-    ? error.message
-    : (error as { message?: unknown })?.message;
-  return typeof message === "string" && /ping|timeout|timed out/i.test(message);
 }

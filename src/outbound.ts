@@ -36,6 +36,8 @@ export interface OutboundShared {
 const _DIRECT = 0;
 const _CORK = 1;
 const _JOIN = 2;
+/** Set in `#mode` when the adapter reports drains. */
+const _DRAINS = 4;
 /** A coalesced write is cut at this many bytes. */
 const _COALESCE_BYTES = 16 * 1024;
 
@@ -60,8 +62,8 @@ export class Outbound {
   readonly #shared: OutboundShared;
   readonly #owner: OutboundOwner;
   readonly #socket: Socket;
+  /** `_DIRECT`, `_CORK` or `_JOIN`, plus `_DRAINS`. */
   readonly #mode: number;
-  readonly #drains: boolean;
   #open = true;
   /** `true` while a hook runs for a message this socket received (Bun corks those sends). */
   receiving = false;
@@ -89,8 +91,8 @@ export class Outbound {
     this.#shared = shared;
     this.#owner = owner;
     this.#socket = socket;
-    this.#mode = batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT;
-    this.#drains = drains;
+    this.#mode = (batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT) |
+      (drains ? _DRAINS : 0);
   }
 
   /** Messages handed to the socket. */
@@ -138,8 +140,8 @@ export class Outbound {
       this.#socket.bufferedAmount + this.#pendingBytes < settings.highWaterMark
     ) {
       if (
-        this.#mode === _DIRECT || (this.#mode === _CORK && this.receiving) ||
-        (this.#mode === _JOIN && typeof data !== "string")
+        (this.#mode & 3) === _DIRECT || ((this.#mode & 3) === _CORK && this.receiving) ||
+        ((this.#mode & 3) === _JOIN && typeof data !== "string")
       ) {
         // (A corking runtime already corks sends made in the socket's own handler.)
         if (this.#pendingBytes > 0) this.flushPending();
@@ -163,7 +165,7 @@ export class Outbound {
       case "queued":
         this.#rare().messagesQueued++;
         if ("dropped" in result) this.#dropped("overflow", result.dropped, result.droppedBytes);
-        if (!this.#drains) this.#shared.scheduler.congested(this);
+        if ((this.#mode & _DRAINS) === 0) this.#shared.scheduler.congested(this);
         return "queued";
       case "dropped":
         this.#dropped("overflow", 1, bytes);
@@ -178,13 +180,18 @@ export class Outbound {
     }
   }
 
+  /** Starts the socket's closing handshake. */
+  closeSocket(code: number, reason: string): void {
+    this.#socket.close(code, reason);
+  }
+
   /** Writes the frames this tick coalesced: one batch frame, or all under one cork. */
   flushPending(): void {
     const pending = this.#pending;
     if (pending === undefined || pending.length === 0) return;
     const bytes = this.#pendingBytes;
     this.#pendingBytes = 0;
-    if (this.#mode === _JOIN) {
+    if ((this.#mode & 3) === _JOIN) {
       const count = pending.length;
       const frame = count === 1 ? pending[0] : `[${pending.join(",")}]`;
       pending.length = 0;
@@ -222,7 +229,7 @@ export class Outbound {
     const socket = this.#socket;
     const limit = this.#shared.settings.highWaterMark;
     while (this.#open && queue.length > 0 && socket.bufferedAmount < limit) {
-      if (this.#mode === _JOIN && typeof queue.peek()!.data === "string") {
+      if ((this.#mode & 3) === _JOIN && typeof queue.peek()!.data === "string") {
         this.#flushBatch(queue);
       } else {
         const frame = queue.shift()!;
