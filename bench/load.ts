@@ -16,8 +16,9 @@
  * The scenarios: fan-out (one control message makes the server publish P
  * messages in one JS tick), relay (a publisher in the room sends P separate
  * messages as fast as it can, and the server relays each to the room except
- * the sender: the chat workload), echo latency, memory per idle session,
- * and connects/s. Fan-out and relay report the TCP segments the server sent
+ * the sender: the chat workload), echo latency, memory per idle session
+ * (RSS and JS heap, read after a forced GC and without one: `GET /mem` and
+ * `GET /mem?gc=0`), and connects/s. Fan-out and relay report the TCP segments the server sent
  * per delivery and, for `switchboard.batch` subscribers, the share of
  * messages that arrived in batch frames.
  *
@@ -261,6 +262,15 @@ function fmt(value: number | undefined, unit: string): string {
   }
 }
 
+/**
+ * The memory scenario's two readings, as `load_client.ts` names them: RSS
+ * path, JS heap path, and when `GET /mem` read them.
+ */
+const _MEMORY_READINGS = [
+  ["bytesPerSession", "heapBytesPerSession", "after a forced GC"],
+  ["unforcedBytesPerSession", "unforcedHeapBytesPerSession", "without a forced GC"],
+] as const;
+
 interface Metric {
   readonly scenario: string;
   readonly path: string;
@@ -313,13 +323,15 @@ function metrics(list: Scenario[]): Metric[] {
         }
       }
     } else if (s.spec.scenario === "memory") {
-      out.push({
-        scenario: s.id,
-        path: "bytesPerSession",
-        label: `${s.title}, RSS${runs}`,
-        unit: "KB",
-        kind: "memory",
-      });
+      for (const [path, , when] of _MEMORY_READINGS) {
+        out.push({
+          scenario: s.id,
+          path,
+          label: `${s.title}, RSS ${when}${runs}`,
+          unit: "KB",
+          kind: "memory",
+        });
+      }
     } else {
       out.push({
         scenario: s.id,
@@ -392,12 +404,14 @@ function details(list: Scenario[]): Omit<Metric, "kind">[] {
         },
       );
     } else if (s.spec.scenario === "memory") {
-      out.push({
-        scenario: s.id,
-        path: "heapBytesPerSession",
-        label: `memory: JS heap per idle session`,
-        unit: "KB",
-      });
+      for (const [, path, when] of _MEMORY_READINGS) {
+        out.push({
+          scenario: s.id,
+          path,
+          label: `memory: JS heap per idle session, ${when}`,
+          unit: "KB",
+        });
+      }
     } else {
       out.push(
         { scenario: s.id, path: "handshakeP50Ms", label: "connects: handshake p50", unit: "ms" },
@@ -559,7 +573,7 @@ function report(
       : b === undefined
       ? "—"
       : m.unit === "KB"
-      ? `${a >= b ? "+" : "−"}${(Math.abs(a - b) / 1024).toFixed(2)} KB`
+      ? `${a >= b ? "+" : "−"}${(Math.abs(a - b) / 1024).toFixed(2)} KB, ${(a / b).toFixed(2)}×`
       : `${(a / b).toFixed(2)}×`;
     if (shown === "—") return shown;
     if (t === undefined) return shown;
@@ -575,7 +589,7 @@ function report(
     "",
     absolute,
     "",
-    "### Ratios against the raw baseline of the same runtime (memory: difference; batch share: the batch server's own)",
+    "### Ratios against the raw baseline of the same runtime (memory: difference, then ratio; batch share: the batch server's own)",
     "",
     ratios,
     ...(against.length > 0

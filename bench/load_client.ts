@@ -225,14 +225,14 @@ function _openMany(
   });
 }
 
-function _mem(port: number): Promise<MemReport> {
-  return fetchMem(port).catch((error) => _fail(error.message));
+function _mem(port: number, gc = true): Promise<MemReport> {
+  return fetchMem(port, gc).catch((error) => _fail(error.message));
 }
 
-/** Polls `/mem` until the room has `members` members. */
-async function _waitMembers(port: number, members: number): Promise<void> {
+/** Polls `/mem` until the room has `members` members (`gc`: forcing a GC each time). */
+async function _waitMembers(port: number, members: number, gc = true): Promise<void> {
   for (;;) {
-    const mem = await _mem(port);
+    const mem = await _mem(port, gc);
     if (mem.members === members) return;
     if (mem.members > members) _fail(`the room has ${mem.members} members, expected ${members}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -674,17 +674,22 @@ async function _memory(spec: ClientSpec): Promise<Record<string, unknown>> {
   const before = await _mem(spec.port);
   _phase = "memory: connecting";
   await _openMany(spec.port, sessions, spec.concurrency ?? 200, 1024);
-  await _waitMembers(spec.port, sessions);
+  await _waitMembers(spec.port, sessions, false);
   _phase = "memory: measuring";
+  // First as the sessions left it (no GC forced since the baseline), then after forced GCs.
+  const unforced = await _mem(spec.port, false);
   await _mem(spec.port);
   const after = await _mem(spec.port);
   if (after.members !== sessions) _fail(`the room has ${after.members} members, not ${sessions}`);
+  const perSession = (bytes: number) => Math.round(bytes / sessions);
   return {
     sessions,
     rssBefore: before.rss,
     rssAfter: after.rss,
-    bytesPerSession: Math.round((after.rss - before.rss) / sessions),
-    heapBytesPerSession: Math.round((after.heap - before.heap) / sessions),
+    bytesPerSession: perSession(after.rss - before.rss),
+    heapBytesPerSession: perSession(after.heap - before.heap),
+    unforcedBytesPerSession: perSession(unforced.rss - before.rss),
+    unforcedHeapBytesPerSession: perSession(unforced.heap - before.heap),
   };
 }
 

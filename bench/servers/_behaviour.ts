@@ -3,8 +3,9 @@
  * folder so that they put the same bytes on the wire:
  *
  * - `GET /mem`: `{"rss": bytes, "heap": bytes, "members": n}`, the process
- *   RSS and the JS heap in use after a garbage collection (`--expose-gc` on
- *   Deno, `Bun.gc(true)` on Bun), and the room's size.
+ *   RSS and the JS heap in use after a forced garbage collection
+ *   (`--expose-gc` on Deno, `Bun.gc(true)` on Bun), and the room's size;
+ *   `GET /mem?gc=0` reads them as they are, without forcing a GC.
  * - A WebSocket upgrade needs `?token=t`, checked before the upgrade;
  *   anything else gets 401. Every connection joins {@linkcode ROOM}, except
  *   the publisher (`&pub=1`).
@@ -112,23 +113,40 @@ export function textHandler<S extends EchoTarget>(
 
 /** What `GET /mem` answers. */
 export interface MemReport {
-  /** The process's RSS, in bytes, after a GC. */
+  /** The process's RSS, in bytes (after a forced GC unless `?gc=0`). */
   rss: number;
-  /** The JS heap in use, in bytes, after a GC. */
+  /** The JS heap in use, in bytes (after a forced GC unless `?gc=0`). */
   heap: number;
   /** Sessions in {@linkcode ROOM}. */
   members: number;
+}
+
+/** Reads the process's RSS and JS heap in use, after a forced GC if `gc`. */
+export type ReadMemory = (gc: boolean) => { rss: number; heapUsed: number };
+
+/**
+ * The answer to `GET /mem` (or `GET /mem?gc=0`).
+ *
+ * @param url The request's URL.
+ * @param memory The runtime's memory reader.
+ * @param members Sessions in {@linkcode ROOM}.
+ * @returns The {@linkcode MemReport} as JSON.
+ */
+export function memResponse(url: URL, memory: ReadMemory, members: number): Response {
+  const { rss, heapUsed } = memory(url.searchParams.get("gc") !== "0");
+  return Response.json({ rss, heap: heapUsed, members } satisfies MemReport);
 }
 
 /**
  * Asks a server under test for its memory (`GET /mem`).
  *
  * @param port The server's port on 127.0.0.1.
+ * @param gc Whether the server forces a GC first (else `?gc=0`).
  * @returns What it answered.
  * @throws {Error} If it did not answer 200.
  */
-export async function fetchMem(port: number): Promise<MemReport> {
-  const response = await fetch(`http://127.0.0.1:${port}/mem`);
+export async function fetchMem(port: number, gc = true): Promise<MemReport> {
+  const response = await fetch(`http://127.0.0.1:${port}/mem${gc ? "" : "?gc=0"}`);
   if (!response.ok) throw new Error(`GET /mem answered ${response.status}`);
   return await response.json();
 }

@@ -4,7 +4,7 @@
  * they listen and read memory, and the HTTP side of the two that use `Bun.serve` directly.
  * Behaviour: see `_behaviour.ts`.
  */
-import { TOKEN } from "./_behaviour.ts";
+import { memResponse, TOKEN } from "./_behaviour.ts";
 
 /** A Bun `ServerWebSocket`, with the data the upgrade gave it. */
 export interface BenchWs {
@@ -47,12 +47,13 @@ export function argv(): readonly string[] {
 }
 
 /**
- * Forces a full GC and reads the process's memory.
+ * Reads the process's memory, after a forced full GC if `gc`.
  *
+ * @param gc Whether to force a full GC first.
  * @returns The RSS and the JS heap in use, in bytes.
  */
-export function memoryAfterGc(): { rss: number; heapUsed: number } {
-  Bun.gc(true);
+export function memory(gc: boolean): { rss: number; heapUsed: number } {
+  if (gc) Bun.gc(true);
   return process.memoryUsage();
 }
 
@@ -81,10 +82,7 @@ export function serve(options: object): BunServer {
 export function benchFetch(members: () => number): _Fetch {
   return (request, server) => {
     const url = new URL(request.url);
-    if (url.pathname === "/mem") {
-      const { rss, heapUsed } = memoryAfterGc();
-      return Response.json({ rss, heap: heapUsed, members: members() });
-    }
+    if (url.pathname === "/mem") return memResponse(url, memory, members());
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("Upgrade Required", { status: 426 });
     }

@@ -6,12 +6,14 @@
 const _gc = (globalThis as { gc?: () => void }).gc;
 
 /**
- * Forces a GC (with `--v8-flags=--expose-gc`) and reads the process's memory.
+ * Reads the process's memory, after a forced GC (with
+ * `--v8-flags=--expose-gc`) if `gc`.
  *
+ * @param gc Whether to force a GC first.
  * @returns The RSS and the JS heap in use, in bytes.
  */
-export function memoryAfterGc(): { rss: number; heapUsed: number } {
-  _gc?.();
+export function memory(gc: boolean): { rss: number; heapUsed: number } {
+  if (gc) _gc?.();
   return Deno.memoryUsage();
 }
 

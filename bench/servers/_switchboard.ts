@@ -5,7 +5,7 @@
  * `GET /stats` with `server.stats`.
  */
 import { HttpError, Server, type ServerOptions } from "../../mod.ts";
-import { fanoutRequest, ROOM, tickPad, TOKEN } from "./_behaviour.ts";
+import { fanoutRequest, memResponse, type ReadMemory, ROOM, tickPad, TOKEN } from "./_behaviour.ts";
 
 /** What a session's context holds: whether it is the publisher (`&pub=1`). */
 export interface BenchCtx {
@@ -65,13 +65,12 @@ export function limitsArg(args: readonly string[]): BenchLimits {
 /**
  * Creates the switchboard server of the benchmarks.
  *
- * @param memoryAfterGc Forces a GC and returns the process's RSS and JS heap
- * in use, for `GET /mem`.
+ * @param memory Reads the process's RSS and JS heap in use, for `GET /mem`.
  * @param options Which defences are on.
  * @returns The server; hand its `fetch` to the runtime.
  */
 export function createBenchServer(
-  memoryAfterGc: () => { rss: number; heapUsed: number },
+  memory: ReadMemory,
   options: BenchServerOptions = {},
 ): Server<BenchCtx> {
   const server: Server<BenchCtx> = new Server<BenchCtx>({
@@ -96,15 +95,10 @@ export function createBenchServer(
       }
     },
     fallback(request): Response {
-      const path = new URL(request.url).pathname;
-      if (path === "/stats") return Response.json(server.stats);
-      if (path !== "/mem") return new Response("Upgrade Required", { status: 426 });
-      const { rss, heapUsed } = memoryAfterGc();
-      return Response.json({
-        rss,
-        heap: heapUsed,
-        members: server.rooms.get(ROOM)?.size ?? 0,
-      });
+      const url = new URL(request.url);
+      if (url.pathname === "/stats") return Response.json(server.stats);
+      if (url.pathname !== "/mem") return new Response("Upgrade Required", { status: 426 });
+      return memResponse(url, memory, server.rooms.get(ROOM)?.size ?? 0);
     },
   });
   return server;

@@ -6,8 +6,8 @@
  *
  * `deno run --allow-net --v8-flags=--expose-gc bench/servers/raw_deno.ts`
  */
-import { textHandler, TOKEN } from "./_behaviour.ts";
-import { memoryAfterGc, serve } from "./_deno.ts";
+import { memResponse, textHandler, TOKEN } from "./_behaviour.ts";
+import { memory, serve } from "./_deno.ts";
 
 const room = new Set<WebSocket>();
 const publishers = new WeakSet<WebSocket>();
@@ -32,10 +32,7 @@ function onMessage(this: WebSocket, event: MessageEvent): void {
 
 serve((request) => {
   const url = new URL(request.url);
-  if (url.pathname === "/mem") {
-    const { rss, heapUsed } = memoryAfterGc();
-    return Response.json({ rss, heap: heapUsed, members: room.size });
-  }
+  if (url.pathname === "/mem") return memResponse(url, memory, room.size);
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return new Response("Upgrade Required", { status: 426 });
   }

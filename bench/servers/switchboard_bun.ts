@@ -8,7 +8,7 @@
  * `bun bench/servers/switchboard_bun.ts`
  */
 import { bunAdapter } from "../../src/adapters/bun.ts";
-import { argv, memoryAfterGc, serve } from "./_bun.ts";
+import { argv, memory, serve } from "./_bun.ts";
 import { createBenchServer, limitsArg } from "./_switchboard.ts";
 
-serve(bunAdapter(createBenchServer(memoryAfterGc, { limits: limitsArg(argv()) })));
+serve(bunAdapter(createBenchServer(memory, { limits: limitsArg(argv()) })));

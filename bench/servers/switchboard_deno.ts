@@ -6,7 +6,7 @@
  *
  * `deno run --allow-net --v8-flags=--expose-gc bench/servers/switchboard_deno.ts`
  */
-import { memoryAfterGc, serve } from "./_deno.ts";
+import { memory, serve } from "./_deno.ts";
 import { createBenchServer, limitsArg } from "./_switchboard.ts";
 
-serve(createBenchServer(memoryAfterGc, { limits: limitsArg(Deno.args) }).fetch);
+serve(createBenchServer(memory, { limits: limitsArg(Deno.args) }).fetch);
