@@ -2,7 +2,10 @@
 // control topics, and a frame decoder with decodeFrame's rules that keeps
 // the fields a client needs (`id`, `error`, `room`, `seq`). The server's
 // src/protocol.ts is not imported: it brings the server's error classes,
-// and this entry must load no server module.
+// and this entry must load no server module; the forbidden-key rules are
+// shared (src/forbidden_keys.ts imports nothing).
+
+import { forbiddenKey, mayHideForbiddenKey } from "../src/forbidden_keys.ts";
 
 /** The subprotocol of a protocol client: control messages, one envelope per frame. */
 export const V1_PROTOCOL = "switchboard.v1";
@@ -54,7 +57,7 @@ export function decodeIncoming(text: string): Incoming[] {
   } catch {
     throw new FrameError("json", "Invalid frame: not JSON");
   }
-  const walk = _MAY_HIDE_FORBIDDEN_KEY.test(text);
+  const walk = mayHideForbiddenKey(text);
   if (!Array.isArray(value)) return [_incoming(value, walk)];
   return value.map((item) => _incoming(item, walk));
 }
@@ -91,34 +94,6 @@ function _isError(value: unknown): value is NonNullable<Incoming["error"]> {
   return typeof code === "string" && typeof message === "string";
 }
 
-// Only text with one of these can hold a forbidden key once parsed.
-const _MAY_HIDE_FORBIDDEN_KEY = /__proto__|constructor|\\u/;
-
-function _assertNoForbiddenKeys(root: object): void {
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (typeof node !== "object" || node === null) continue;
-    if (Array.isArray(node)) {
-      for (const item of node) stack.push(item);
-      continue;
-    }
-    if (Object.hasOwn(node, "__proto__")) {
-      throw new FrameError("forbidden-key", 'Invalid frame: key "__proto__" is not allowed');
-    }
-    const ctor = Object.hasOwn(node, "constructor")
-      ? (node as { constructor: unknown }).constructor
-      : undefined;
-    if (typeof ctor === "object" && ctor !== null && Object.hasOwn(ctor, "prototype")) {
-      throw new FrameError(
-        "forbidden-key",
-        'Invalid frame: key "constructor.prototype" is not allowed',
-      );
-    }
-    for (const key in node) stack.push((node as Record<string, unknown>)[key]);
-  }
-}
-
 /**
  * The JSON text of a message or a request.
  *
@@ -144,4 +119,11 @@ export function utf8Length(text: string): number {
     } else bytes += 2;
   }
   return bytes;
+}
+
+function _assertNoForbiddenKeys(root: object): void {
+  const key = forbiddenKey(root);
+  if (key !== undefined) {
+    throw new FrameError("forbidden-key", `Invalid frame: key "${key}" is not allowed`);
+  }
 }

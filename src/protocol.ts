@@ -1,4 +1,5 @@
 import { EnvelopeError } from "./errors.ts";
+import { forbiddenKey, mayHideForbiddenKey } from "./forbidden_keys.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 
 /**
@@ -82,12 +83,12 @@ function _isPlain(text: string): boolean {
  * ```
  */
 export function decodeEnvelope(text: string): Envelope {
-  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text), _PLAIN);
+  return _envelope(_parse(text), mayHideForbiddenKey(text), _PLAIN);
 }
 
 /** As {@linkcode decodeEnvelope}, and keeps an `id` (of a request) if there is one. */
 export function decodeRequest(text: string): Envelope {
-  return _envelope(_parse(text), _MAY_HIDE_FORBIDDEN_KEY.test(text), _REQUEST);
+  return _envelope(_parse(text), mayHideForbiddenKey(text), _REQUEST);
 }
 
 // What _envelope keeps besides topic and data: nothing; an id (and a
@@ -214,38 +215,9 @@ export const LEAVE_TOPIC = "$leave";
  */
 export function decodeFrame(text: string): Envelope[] {
   const value = _parse(text);
-  const walk = _MAY_HIDE_FORBIDDEN_KEY.test(text);
+  const walk = mayHideForbiddenKey(text);
   if (!Array.isArray(value)) return [_envelope(value, walk, _FRAME)];
   return value.map((item) => _envelope(item, walk, _FRAME));
-}
-
-// Only text with one of these can hold a forbidden key once parsed
-// (a key can be spelled with \u escapes), so the walk is skipped otherwise.
-const _MAY_HIDE_FORBIDDEN_KEY = /__proto__|constructor|\\u/;
-
-function _assertNoForbiddenKeys(root: object): void {
-  const stack: unknown[] = [root];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (typeof node !== "object" || node === null) continue;
-    if (Array.isArray(node)) {
-      for (const item of node) stack.push(item);
-      continue;
-    }
-    if (Object.hasOwn(node, "__proto__")) {
-      throw new EnvelopeError("forbidden-key", 'Invalid envelope: key "__proto__" is not allowed');
-    }
-    const ctor = Object.hasOwn(node, "constructor")
-      ? (node as { constructor: unknown }).constructor
-      : undefined;
-    if (typeof ctor === "object" && ctor !== null && Object.hasOwn(ctor, "prototype")) {
-      throw new EnvelopeError(
-        "forbidden-key",
-        'Invalid envelope: key "constructor.prototype" is not allowed',
-      );
-    }
-    for (const key in node) stack.push((node as Record<string, unknown>)[key]);
-  }
 }
 
 /** How much of a refusal's issues travels to the client (PROTOCOL.md). */
@@ -324,4 +296,11 @@ export function encodeHello(
 ): string {
   const { heartbeat, limits } = protocol;
   return encodeEnvelope(HELLO_TOPIC, { version: 1, session, heartbeat, limits });
+}
+
+function _assertNoForbiddenKeys(root: object): void {
+  const key = forbiddenKey(root);
+  if (key !== undefined) {
+    throw new EnvelopeError("forbidden-key", `Invalid envelope: key "${key}" is not allowed`);
+  }
 }

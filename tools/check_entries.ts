@@ -15,7 +15,7 @@ const ENTRIES = [
 ];
 const MAX_LINES = 400;
 /** The only files outside client/ that the client entry may load: they import no server module. */
-const CLIENT_SHARED = ["src/contract.ts", "src/standard_schema.ts"];
+const CLIENT_SHARED = ["src/contract.ts", "src/standard_schema.ts", "src/forbidden_keys.ts"];
 /** `Deno.` or `Bun.` used as code (not in a comment's backticks): a browser has neither. */
 const _RUNTIME_GLOBAL = /^(?!\s*(\*|\/\/)).*\b(Deno|Bun)\.[a-z]/m;
 
