@@ -9,7 +9,7 @@ import { type } from "npm:arktype@2";
 import * as v from "npm:valibot@1";
 import { z } from "npm:zod@4";
 import { defineContract, Server, type StandardSchemaV1, type as typeOnly } from "../mod.ts";
-import type { Connection, Socket } from "../src/adapter.ts";
+import { openBenchSession } from "./_open.ts";
 
 /** A chat line, 64 bytes or so. */
 type Say = { room: string; text: string };
@@ -41,22 +41,6 @@ const schemas: Record<string, StandardSchemaV1<Say> | undefined> = {
   "ArkType 2": type({ room: "string", text: "string <= 2000" }),
 };
 
-/** A session on a socket that discards what it is sent, through the server's doors. */
-async function open(server: Server<undefined, object, object>): Promise<Connection> {
-  const request = new Request("http://127.0.0.1/", {
-    headers: {
-      connection: "Upgrade",
-      upgrade: "websocket",
-      "sec-websocket-version": "13",
-      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-    },
-  });
-  const handshake = await server.handshake(request, { remoteAddr: { hostname: "127.0.0.1" } });
-  if (handshake instanceof Response) throw new Error(`Refused: ${handshake.status}`);
-  const socket: Socket = { readyState: 1, bufferedAmount: 0, send() {}, close() {} };
-  return server.open(socket, handshake, { drains: true });
-}
-
 let received = 0;
 for (const [name, schema] of Object.entries(schemas)) {
   const server = new Server({
@@ -66,7 +50,7 @@ for (const [name, schema] of Object.entries(schemas)) {
       received++;
     },
   });
-  const connection = await open(server as Server<undefined, object, object>);
+  const { connection } = await openBenchSession(server as Server<undefined, object, object>);
   Deno.bench({
     group: "100 inbound messages: decode, contract, onMessage",
     name,

@@ -5,6 +5,7 @@
 import { decodeEnvelope, encodeEnvelope, Server, type Session } from "../mod.ts";
 import type { Connection, Socket } from "../src/adapter.ts";
 import { RingBuffer } from "../src/ring_buffer.ts";
+import { openBenchSession } from "./_open.ts";
 
 const N = 1024;
 const ring = new RingBuffer<number>(N);
@@ -35,28 +36,13 @@ Deno.bench({ group: "envelope decode", name: "decodeEnvelope" }, () => {
   decodeEnvelope(text);
 });
 
-/**
- * Opens a session on a socket that discards what it is sent, through the
- * server's doors; with `protocol`, it offers that subprotocol.
- */
+/** A session through the server's doors, on a discarding socket. */
 async function open(
   server: Server,
   protocol?: string,
 ): Promise<{ socket: Socket; session: Session; connection: Connection }> {
-  const request = new Request("http://127.0.0.1/", {
-    headers: {
-      connection: "Upgrade",
-      upgrade: "websocket",
-      "sec-websocket-version": "13",
-      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      ...(protocol === undefined ? {} : { "sec-websocket-protocol": protocol }),
-    },
-  });
-  const handshake = await server.handshake(request, { remoteAddr: { hostname: "127.0.0.1" } });
-  if (handshake instanceof Response) throw new Error(`Refused: ${handshake.status}`);
-  const socket: Socket = { readyState: 1, bufferedAmount: 0, send() {}, close() {} };
-  const connection = server.open(socket, handshake, { drains: true });
-  return { socket, session: connection.session, connection };
+  const { socket, connection } = await openBenchSession(server, protocol);
+  return { socket, session: connection.session as Session, connection };
 }
 
 /**

@@ -28,6 +28,7 @@ import { decodeEnvelope, EnvelopeError } from "../mod.ts";
 import { Client, type Fixture, type Runtime, startFixture } from "./_harness.ts";
 import type { Health } from "./fixtures/ctl_protocol.ts";
 import type { TestEvent } from "./fixtures/app.ts";
+import { seeded } from "./_fake_ws.ts";
 
 /** Envelopes sent per runtime, warm-up included. */
 const MESSAGES = 100_000;
@@ -72,18 +73,6 @@ const COMMANDS = new Set([
 // ------------------------------------------------------------ the generator
 
 const encoder = new TextEncoder();
-
-/** mulberry32: a small, fast, seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 
@@ -386,7 +375,7 @@ class FuzzConn {
 
   constructor(url: string, user: string, seed: number, big: boolean) {
     this.user = user;
-    this.#rng = prng(seed);
+    this.#rng = seeded(seed);
     this.#big = big;
     this.#window = big ? 1 : WINDOW;
     const socket = this.socket = new WebSocket(url);
