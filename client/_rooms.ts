@@ -1,4 +1,5 @@
 import type { Incoming } from "./_wire.ts";
+import type { JoinResult } from "./options.ts";
 import type { DuplicateEvent, GapEvent, RecoveryEvent } from "./events.ts";
 
 /** What the client does with what the rooms decide. */
@@ -10,15 +11,8 @@ export interface RoomsOwner {
   recovery(event: RecoveryEvent): void;
 }
 
-/** The server's answer to a `$join`, as PROTOCOL.md gives it. */
-export interface JoinReply {
-  readonly room: string;
-  readonly joined: boolean;
-  readonly seq?: number;
-  readonly epoch?: string;
-  readonly recovered?: boolean;
-  readonly reason?: string;
-}
+/** The server's answer to a `$join`, as PROTOCOL.md gives it: what `join()` resolves with. */
+export type JoinReply = JoinResult;
 
 /** A `$join`'s data. */
 export interface JoinData {

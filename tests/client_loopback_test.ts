@@ -9,15 +9,7 @@ import { connect } from "../client/mod.ts";
 import { defineContract, RequestError, Server, type } from "../mod.ts";
 import { bunBinary } from "./_bun_binary.ts";
 import { runChild, timeout } from "./_child.ts";
-
-const contract = defineContract({
-  client: { say: type<string>(), kick: type<null>() },
-  server: { said: type<string>() },
-  requests: {
-    echo: { input: type<string>(), output: type<string>() },
-    fail: { input: type<null>(), output: type<null>() },
-  },
-});
+import { contract } from "./fixtures/client_contract.ts";
 
 const PROBE = new URL("./fixtures/client_probe.ts", import.meta.url).pathname;
 
