@@ -66,6 +66,8 @@ export interface Listener {
   readonly client: RelayClient;
   /** Every `n` delivered, in order. */
   readonly got: number[];
+  /** The room sequence number of each. */
+  readonly seqs: number[];
   /**
    * The `recovery` events of the room, each with how many `n` came before
    * it (`at`) and how long after the connection was lost (`ms`).
@@ -85,9 +87,10 @@ export interface Listener {
 export async function listen(url: string, signal: Signal): Promise<Listener> {
   const client = connectRelay(url);
   let lostAt = 0;
-  const listener: Listener = { client, got: [], recoveries: [], ended: false };
-  client.on("n", (n) => {
+  const listener: Listener = { client, got: [], seqs: [], recoveries: [], ended: false };
+  client.on("n", (n, { seq }) => {
     listener.got.push(n);
+    listener.seqs.push(seq ?? -1);
     signal.notify();
   });
   client.on("end", () => {

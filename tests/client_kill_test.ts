@@ -52,28 +52,36 @@ async function stopAll(children: Child[]): Promise<void> {
   await Promise.all(children.map((child) => child.stop(2_000)));
 }
 
-/** What one listener of a killed run shows, for the assertion messages and the log. */
-function report(listener: Listener, dropped: ReadonlySet<number>) {
-  const { got, recoveries } = listener;
+/**
+ * What one listener of a killed run shows, for the assertions and the log.
+ * `first` is the first `pub` the new process got: the publisher sent every
+ * one before it to the killed process (or to its dead socket), and every one
+ * from it on, but those it dropped, to the new process, in order.
+ */
+function report(listener: Listener, dropped: ReadonlySet<number>, first: number) {
+  const { got, seqs, recoveries } = listener;
   const at = recoveries[0]?.at ?? got.length;
-  const last = got[at - 1] ?? 0;
-  const first = got[at] ?? COUNT + 1;
+  const lastBefore = got[at - 1] ?? 0;
+  const firstAfter = got[at] ?? COUNT + 1;
   const have = new Set(got);
   const missing = range(1, COUNT).filter((n) => !have.has(n));
+  const relayedAgain = range(first, COUNT).filter((n) => !dropped.has(n));
   return {
     received: got.length,
-    lastBefore: last,
-    firstAfter: first,
-    gap: first - last - 1,
+    lastBefore,
+    firstAfter,
+    gap: firstAfter - lastBefore - 1,
+    /** Sent to the killed process after the last this listener got from it. */
+    lostWithProcess: Math.max(0, first - lastBefore - 1),
+    /** Relayed by the new process before this listener was back in the room. */
+    beforeRejoin: relayedAgain.filter((n) => n < firstAfter).length,
     missing: missing.length,
     missingDropped: missing.filter((n) => dropped.has(n)).length,
-    unaccounted: missing.filter((n) => !dropped.has(n) && !(n > last && n < first)),
-    recoveries: recoveries.map(({ recovered, reason, seq, ms }) => ({
-      recovered,
-      reason,
-      seq,
-      ms,
-    })),
+    unaccounted: missing.filter((n) => !dropped.has(n) && !(n > lastBefore && n < firstAfter)),
+    /** The room's position in the new epoch at the re-join, and the seq of the first after. */
+    rejoinSeq: recoveries[0]?.seq,
+    firstSeqAfter: seqs[at],
+    recoveries: recoveries.map(({ recovered, reason, ms }) => ({ recovered, reason, ms })),
     duplicates: listener.client.stats.duplicates,
     gaps: listener.client.stats.gaps,
   };
@@ -129,7 +137,7 @@ for (const runtime of ["deno", "bun"] as const) {
       assert.ok(ended, "every listener got end");
 
       const stats = publisher.stats;
-      const figures = listeners.map((l) => report(l, dropped));
+      const figures = listeners.map((l) => report(l, dropped, fence.first));
       const message = JSON.stringify({ runtime, dropped: stats.dropped, figures, fence });
       assert.equal(stats.dropped, dropped.size, message);
       for (const [i, listener] of listeners.entries()) {
@@ -148,8 +156,17 @@ for (const runtime of ["deno", "bun"] as const) {
           [{ recovered: false, reason: "epoch" }],
           message,
         );
+        // Before the switch: 1..lastBefore, all of it.
         assert.deepEqual(got.slice(0, recoveries[0].at), range(1, figure.lastBefore), message);
+        // At the switch: only what the killed process took with it, or the new one relayed
+        // before the re-join; after it, every message the new process relayed but the dropped.
         assert.deepEqual(figure.unaccounted, [], message);
+        assert.ok(figure.firstAfter > COUNT || figure.firstAfter >= fence.first, message);
+        // The client delivers from the room's position at the re-join on, skipping nothing.
+        if (figure.firstAfter <= COUNT) {
+          assert.equal(figure.firstSeqAfter, figure.rejoinSeq! + 1, message);
+        }
+        assert.ok(figure.beforeRejoin >= figure.rejoinSeq!, message);
       }
       assert.ok(figures[0].lastBefore >= AT, message);
       console.log(JSON.stringify({
@@ -159,6 +176,7 @@ for (const runtime of ["deno", "bun"] as const) {
         publisherBackMs: reopened.map(Math.round),
         dropped: stats.dropped,
         relayedByNewProcess: fence.relayed,
+        firstRelayedByNewProcess: fence.first,
         listeners: figures.map(({ unaccounted: _, recoveries, ...rest }) => ({
           ...rest,
           recoveredAfterMs: Math.round(recoveries[0].ms),
