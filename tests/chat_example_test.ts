@@ -5,66 +5,10 @@ import {
   createChatServer,
   MAX_ROOM_LENGTH,
 } from "../examples/chat_app.ts";
+import { Inbox } from "./_inbox.ts";
 
 /** An envelope as the client sees it. */
 type Received = { topic: string; data?: unknown };
-
-const TIMEOUT_MS = 3000;
-
-/**
- * Items that arrive over time, taken by tests in any order: `take()`
- * resolves with the first item, already here or still to come, that
- * matches, or fails after a bounded wait.
- */
-class Inbox<T> {
-  readonly #items: T[] = [];
-  readonly #waiters = new Set<{ match: (item: T) => boolean; resolve: (item: T) => void }>();
-  readonly #name: string;
-
-  constructor(name: string) {
-    this.#name = name;
-  }
-
-  push(item: T): void {
-    for (const waiter of this.#waiters) {
-      if (waiter.match(item)) {
-        waiter.resolve(item);
-        return;
-      }
-    }
-    this.#items.push(item);
-  }
-
-  take(match: (item: T) => boolean, what: string): Promise<T> {
-    const index = this.#items.findIndex(match);
-    if (index >= 0) return Promise.resolve(this.#items.splice(index, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match,
-        resolve: (item: T) => {
-          clearTimeout(timer);
-          this.#waiters.delete(waiter);
-          resolve(item);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
-        reject(
-          new Error(
-            `${this.#name}: nothing matching ${what} within ${TIMEOUT_MS} ms; ` +
-              `received and not taken: ${JSON.stringify(this.#items)}`,
-          ),
-        );
-      }, TIMEOUT_MS);
-      this.#waiters.add(waiter);
-    });
-  }
-
-  /** Items received and not taken that match. */
-  pending(match: (item: T) => boolean): T[] {
-    return this.#items.filter(match);
-  }
-}
 
 type ErrorData = { code: string; message: string; topic?: string };
 /** The answer to a request: `data`, or `error`. */
