@@ -122,6 +122,44 @@ Deno.test("two chat clients in a room: say, presence, who, a direct message, ref
   }
 });
 
+Deno.test("a plain WebSocket and the chat client share a room: one presence, one stream", async () => {
+  const { server, http, port } = serve();
+  const bob = new Terminal(port, "bob-token");
+  const carol = new WebSocket(`ws://127.0.0.1:${port}/?token=carol-token`);
+  const received = new Inbox<{ topic: string; data: Record<string, unknown>; seq?: number }>(
+    "carol",
+  );
+  carol.onmessage = (event) => received.push(JSON.parse(event.data));
+  const closed = new Promise((resolve) => carol.onclose = resolve);
+  const next = (topic: string, from?: string) =>
+    received.take((m) => m.topic === topic && (from === undefined || m.data.from === from), topic);
+  try {
+    await next("welcome");
+    carol.send(JSON.stringify({ topic: "join", data: { room: "lobby" } }));
+    assert.deepEqual((await next("members")).data, { room: "lobby", users: ["carol"] });
+
+    bob.chat.input("/join lobby"); // a $join, under the same rules and presence
+    await bob.line("~ joined lobby: bob, carol");
+    assert.deepEqual((await next("presence")).data, { room: "lobby", user: "bob", event: "join" });
+    carol.send(JSON.stringify({ topic: "say", data: { room: "lobby", text: "hi bob" } }));
+    await bob.line("[lobby] carol: hi bob");
+    bob.chat.input("hi carol");
+    const said = await next("message", "bob");
+    assert.deepEqual(said.data, { room: "lobby", from: "bob", text: "hi carol" });
+    assert.equal(typeof said.seq, "number", "a room a v1 client joined is numbered, for all");
+
+    bob.chat.input("/leave lobby");
+    await bob.line("~ left lobby");
+    assert.deepEqual((await next("presence")).data, { room: "lobby", user: "bob", event: "leave" });
+  } finally {
+    carol.close();
+    await closed;
+    await bob.chat.close();
+    await server.shutdown();
+    await http.shutdown();
+  }
+});
+
 Deno.test("a chat server restart with its history: the chat clients resume their room and say so", async () => {
   let { server, http, port } = serve();
   const alice = new Terminal(port, "alice-token");

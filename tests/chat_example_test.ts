@@ -193,6 +193,13 @@ Deno.test("joining a room sends the joiner the members and the others a presence
     // The presence join is published `except` the joiner, before its member list.
     assert.deepEqual(bob.pending("presence"), []);
 
+    // The `who` request answers the same list, to members only.
+    assert.deepEqual((await bob.request("who", { room: "lobby" })).data, {
+      room: "lobby",
+      users: ["alice", "bob"],
+    });
+    assert.equal((await bob.request("who", { room: "garden" })).error?.code, "not-member");
+
     // Joining again is idempotent: the member list again, no presence.
     bob.send("join", { room: "lobby" });
     assert.deepEqual(await bob.next("members"), { room: "lobby", users: ["alice", "bob"] });
