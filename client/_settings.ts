@@ -74,11 +74,15 @@ export function resolveSettings(
   };
 }
 
-/** The subprotocol the client offers first, if any. */
+/**
+ * The subprotocols the client offers first. With `batch`, v1 with batch
+ * frames and plain v1 too: a server with `batch` off picks v1 rather than
+ * nothing (a server that picks none fails the connection).
+ */
 // deno-lint-ignore no-explicit-any
 function _own(options: ClientOptions<any, any, any>): string[] {
   if (options.protocol === false) return options.batch ? [BATCH_PROTOCOL] : [];
-  return [options.batch ? V1_BATCH_PROTOCOL : V1_PROTOCOL];
+  return options.batch ? [V1_BATCH_PROTOCOL, V1_PROTOCOL] : [V1_PROTOCOL];
 }
 
 /** A timeout given to one call: a positive number of ms (`Infinity` allowed). */

@@ -210,7 +210,9 @@ export interface ClientOptions<
   protocol?: boolean;
   /**
    * Offer `switchboard.v1.batch` (`switchboard.batch` with `protocol:
-   * false`): the server may send a tick's messages in one frame.
+   * false`): the server may send a tick's messages in one frame. It is
+   * offered before `switchboard.v1`, which is offered too, so that a server
+   * with its `batch` option off still picks v1.
    * @default {false}
    */
   batch?: boolean;

@@ -13,14 +13,19 @@
  * ws.onmessage = (e) => console.log(JSON.parse(e.data));
  * ws.send(JSON.stringify({ topic: "join", data: { room: "lobby" } }));
  * ws.send(JSON.stringify({ topic: "say", data: { room: "lobby", text: "hi all" } }));
- * ws.send(JSON.stringify({ topic: "dm", data: { to: "bob", text: "psst" } }));
+ * ws.send(JSON.stringify({ topic: "dm", data: { to: "bob", text: "psst" }, id: 1 })); // a request: one $reply
+ * ws.send(JSON.stringify({ topic: "who", data: { room: "lobby" }, id: 2 }));
  * ws.send(JSON.stringify({ topic: "leave", data: { room: "lobby" } }));
  * ws.close();
  * ```
  *
+ * Or the terminal client, typed by the same contract, which resumes its
+ * rooms after a reconnect (`deno task example:client alice-token lobby`,
+ * see `chat_client.ts`).
+ *
  * A wrong token is refused before the upgrade:
  * `curl -i http://127.0.0.1:8000/?token=nope -H "Upgrade: websocket"` gives 401.
- * The protocol is described in `chat_app.ts`; `http://127.0.0.1:8000/` shows a
+ * The protocol is described in `chat_contract.ts`; `http://127.0.0.1:8000/` shows a
  * short help page. Ctrl-C closes every session with 1001, then stops.
  *
  * @module

@@ -1,56 +1,39 @@
 /**
  * The chat server behind `examples/chat.ts` (Deno) and `examples/chat_bun.ts`
- * (Bun): one {@linkcode createChatServer} that names no runtime.
+ * (Bun): one {@linkcode createChatServer} that names no runtime. Its
+ * protocol and contract are in `chat_contract.ts`, shared with the terminal
+ * client (`chat_client.ts`); plain browser `WebSocket`s are served too.
  *
  * It shows the patterns a real app needs from switchboard:
  *
- * - **A contract**: `defineContract()` gives each client topic a schema
- *   (written by hand here, with no library; Zod, Valibot or ArkType work
- *   the same) and each server topic a type. It types `onMessage`, `send`
- *   and `publish`, and checks every inbound message at run time, so
- *   `onMessage` can trust the shapes.
+ * - **A contract**: `defineContract()` gives each client topic and request
+ *   a schema (written by hand, with no library; Zod, Valibot or ArkType work
+ *   the same) and each server topic a type. It types `onMessage`, `send`,
+ *   `publish` and the request handlers, and checks every inbound message at
+ *   run time, so the handlers can trust the shapes.
  * - **Auth before the upgrade**: the context factory reads `?token=`, looks
  *   it up and returns `{ user }`, which becomes `session.ctx`. A missing or
  *   unknown token is refused with 401 and no socket is ever opened.
- * - **Rooms**: `join` / `leave` on request, `say` to a room, presence
- *   notices, `publish` with `except`.
+ * - **Rooms two ways**: a plain client sends `join` / `leave`; a client of
+ *   protocol v1 joins with `$join`, checked by `authorizeJoin` under the same
+ *   chat rules (a refusal is a `RequestError` with the chat's code), and
+ *   resumes its rooms from the history after a reconnect. Presence is the
+ *   same for both, and travels in the room's stream: a resumed client gets
+ *   the comings and goings it missed, in order.
+ * - **Requests**: `dm` and `who` answer with a typed reply or a
+ *   `RequestError` (`offline`, `not-member`).
  * - **Per-user fan-out**: an index user -> sessions kept in `onConnect` /
  *   `onClose`, and `server.sendTo`, so a direct message reaches every tab a
  *   user has open with one encoding.
  * - **Close causes**: a user's last session leaving a room on disconnect
  *   tells the room why (`client`, `timeout`, `overflow`, `shutdown`, ...).
  *
- * ## Wire protocol
- *
- * Every text frame is `{"topic": string, "data": ...}`.
- *
- * | from the client | data | answer |
- * | --- | --- | --- |
- * | `join` | `{ room }` | `members` `{ room, users }` to the joiner; `presence` `join` to the others |
- * | `leave` | `{ room }` | `left` `{ room }` to the leaver; `presence` `leave` to the others |
- * | `say` | `{ room, text }` | `message` `{ room, from, text }` to **every** member, the sender included |
- * | `dm` | `{ to, text }` | `direct` `{ from, to, text }` to every session of user `to`, none to the sender |
- *
- * On connect the server sends `welcome` `{ user, session }`.
- *
- * Two kinds of refusal, told apart by topic:
- *
- * - `$error` `{ code, message }` comes from the core: the frame is not an
- *   envelope, or the contract refused it (an unknown topic or a wrong data
- *   shape: code `"invalid"`, with `topic` and `issues`). Nothing else happens.
- * - `error` `{ request, code, message }` comes from this app: the request
- *   was well formed but broke a chat rule. `code` is one of
- *   {@linkcode ChatErrorCode}: a room name that is empty or longer than 64
- *   characters (`bad-room`), an empty or too long text (`bad-text`), too many
- *   rooms (`too-many-rooms`), `say`/`leave` in a room one is not in
- *   (`not-member`), `dm` to a user with no open session (`offline`).
- *
  * `say` echoes to the sender so that every member, the sender too, sees the
  * room's messages in the one order the server decided. Presence `join` is
- * published with `except` the joiner, who gets the `members` list instead.
- * Presence is per user, not per session: a user's second tab joining a room
- * they are already in is silent, and only their last session leaving it
- * announces the leave.
+ * published before the joiner is in the room, so it reaches only the others;
+ * the joiner gets the `members` list instead (or asks `who`). Presence is per
+ * user, not per session: a user's second tab joining a room they are already
+ * in is silent, and only their last session leaving it announces the leave.
  *
  * Tokens travel in the URL because a browser `WebSocket` cannot set headers;
  * URLs end up in logs, so a real app would hand out short-lived tickets.
@@ -58,75 +41,39 @@
  * @module
  */
 
+import { HttpError, RequestError, Server, type ServerOptions, type Session } from "../mod.ts";
 import {
-  type CloseCause,
-  defineContract,
-  HttpError,
-  Server,
-  type Session,
-  type StandardSchemaV1,
-  type,
-} from "../mod.ts";
+  type ChatCloseKind,
+  chatContract,
+  type ChatErrorCode,
+  type ChatIn,
+  type ChatOut,
+  type ChatRequests,
+  MAX_ROOM_LENGTH,
+  MAX_ROOMS_PER_SESSION,
+  MAX_TEXT_LENGTH,
+} from "./chat_contract.ts";
+
+export {
+  type ChatCloseKind,
+  chatContract,
+  type ChatErrorCode,
+  type ChatIn,
+  type ChatOut,
+  type ChatRequests,
+  MAX_ROOM_LENGTH,
+  MAX_ROOMS_PER_SESSION,
+  MAX_TEXT_LENGTH,
+};
 
 /** The context of a chat session: who the token belongs to. */
 export type ChatContext = { readonly user: string };
-
-/** Topics the client sends, with their data. */
-export type ChatIn = {
-  join: { room: string };
-  leave: { room: string };
-  say: { room: string; text: string };
-  dm: { to: string; text: string };
-};
-
-/** Codes of the app-level `error` reply. */
-export type ChatErrorCode = "bad-room" | "bad-text" | "too-many-rooms" | "not-member" | "offline";
-
-/** Topics the server sends, with their data. */
-export type ChatOut = {
-  welcome: { user: string; session: string };
-  members: { room: string; users: string[] };
-  left: { room: string };
-  presence: {
-    room: string;
-    user: string;
-    event: "join" | "leave";
-    /** Only on a leave caused by a disconnect: why the session closed. */
-    cause?: CloseCause["kind"];
-  };
-  message: { room: string; from: string; text: string };
-  direct: { from: string; to: string; text: string };
-  error: { request: keyof ChatIn; code: ChatErrorCode; message: string };
-};
 
 /** A chat session. */
 export type ChatSession = Session<ChatContext, ChatIn, ChatOut>;
 
 /** The chat server. */
-export type ChatServer = Server<ChatContext, ChatIn, ChatOut>;
-
-/**
- * The chat's contract: each client topic's data is an object with exactly
- * the string fields it needs (lengths and membership are chat rules, checked
- * in the handlers with a precise `error`); server topics are types only.
- */
-export const chatContract = defineContract({
-  client: {
-    join: _strings<ChatIn["join"]>("room"),
-    leave: _strings<ChatIn["leave"]>("room"),
-    say: _strings<ChatIn["say"]>("room", "text"),
-    dm: _strings<ChatIn["dm"]>("to", "text"),
-  },
-  server: {
-    welcome: type<ChatOut["welcome"]>(),
-    members: type<ChatOut["members"]>(),
-    left: type<ChatOut["left"]>(),
-    presence: type<ChatOut["presence"]>(),
-    message: type<ChatOut["message"]>(),
-    direct: type<ChatOut["direct"]>(),
-    error: type<ChatOut["error"]>(),
-  },
-});
+export type ChatServer = Server<ChatContext, ChatIn, ChatOut, ChatRequests>;
 
 /** Options of {@linkcode createChatServer}. */
 export interface ChatServerOptions {
@@ -140,6 +87,13 @@ export interface ChatServerOptions {
    * @default {no logging}
    */
   log?: (line: string) => void;
+  /**
+   * The rooms' history, as the server's `history` option: pass an earlier
+   * chat server's `server.history` to restart without losing the rooms, so
+   * that clients resume where they were.
+   * @default {true}
+   */
+  history?: ServerOptions<ChatContext, ChatIn, ChatOut, ChatRequests>["history"];
 }
 
 /** The demo tokens: `alice-token`, `bob-token` and `carol-token`. */
@@ -149,18 +103,11 @@ export const DEMO_TOKENS: Readonly<Record<string, string>> = Object.freeze({
   "carol-token": "carol",
 });
 
-/** The longest room name, in UTF-16 code units. */
-export const MAX_ROOM_LENGTH = 64;
-/** The longest `say` or `dm` text, in UTF-16 code units. */
-export const MAX_TEXT_LENGTH = 2000;
-/** The most rooms one session may be in at once. */
-export const MAX_ROOMS_PER_SESSION = 32;
-
 /**
  * Creates the chat server. It names no runtime: serve `server.fetch` with
  * `Deno.serve`, or hand it to the Bun adapter.
  *
- * @param options The tokens and an optional log.
+ * @param options The tokens, an optional log, the history to resume.
  * @returns The server; `server.sessions` and `server.rooms` show its state.
  *
  * @example Serve it on Deno
@@ -204,34 +151,39 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     session.send("error", { request, code, message });
   };
 
-  const join = (session: ChatSession, room: string): void => {
+  /** Why the session may not join the room under the chat's rules, if it may not. */
+  const roomRule = (session: ChatSession, room: string): [ChatErrorCode, string] | undefined => {
     if (!_isRoomName(room)) {
-      refuse(
-        session,
-        "join",
+      return [
         "bad-room",
         `Room names have 1 to ${MAX_ROOM_LENGTH} characters, got ${room.length}`,
-      );
-      return;
+      ];
     }
     if (!session.rooms.has(room) && session.rooms.current.size >= MAX_ROOMS_PER_SESSION) {
-      refuse(
-        session,
-        "join",
+      return [
         "too-many-rooms",
         `Cannot join room "${room}": already in ${MAX_ROOMS_PER_SESSION} rooms`,
-      );
-      return;
+      ];
     }
-    const announce = !userStillIn(session, room);
-    if (session.rooms.join(room) && announce) {
-      server.publish(
-        room,
-        "presence",
-        { room, user: session.ctx.user, event: "join" },
-        { except: session },
-      );
-    }
+    return undefined;
+  };
+
+  /**
+   * Tells the room that the session's user came, unless the session or
+   * another of the user's is there already. Called just before the session
+   * joins, so the joiner never gets its own presence.
+   */
+  const announce = (session: ChatSession, room: string): void => {
+    if (session.rooms.has(room) || userStillIn(session, room)) return;
+    server.publish(room, "presence", { room, user: session.ctx.user, event: "join" });
+  };
+
+  /** A plain client's `join`: the chat's rules, then presence, the join, the member list. */
+  const join = (session: ChatSession, room: string): void => {
+    const refusal = roomRule(session, room);
+    if (refusal !== undefined) return refuse(session, "join", ...refusal);
+    announce(session, room);
+    session.rooms.join(room);
     // Also the answer to joining a room one is already in: joins are idempotent.
     session.send("members", { room, users: usersIn(room) });
   };
@@ -257,26 +209,49 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
     }
   };
 
-  const dm = (session: ChatSession, to: string, text: string): void => {
-    if (!_isText(text)) {
-      refuse(session, "dm", "bad-text", `Texts have 1 to ${MAX_TEXT_LENGTH} characters`);
-      return;
-    }
-    // One encoding for every tab of the user.
-    const result = server.sendTo(sessionsByUser.get(to) ?? [], "direct", {
-      from: session.ctx.user,
-      to,
-      text,
-    });
-    if (result.recipients === result.closed) {
-      refuse(session, "dm", "offline", `Cannot send to "${to}": no open session`);
-    }
-  };
-
   const server: ChatServer = new Server({
     contract: chatContract,
     // Chat frames are small; the core's 1 MiB default is for bulk traffic.
     maxMessageBytes: 16 * 1024,
+    history: options.history ?? true,
+
+    // A v1 client's `$join` (`client.join(room)`), first or after a
+    // reconnect: the chat's rules, as a refusal with the chat's code. It is
+    // synchronous, so the core joins the session right after it returns
+    // `true`, in the same step: the presence announced here is in the
+    // room's stream just before the joiner's position.
+    authorizeJoin(session, room) {
+      const refusal = roomRule(session, room);
+      if (refusal !== undefined) throw new RequestError(...refusal);
+      if (session.state !== "open") return false;
+      announce(session, room);
+      return true;
+    },
+
+    requests: {
+      dm(session, { to, text }) {
+        if (!_isText(text)) {
+          throw new RequestError("bad-text", `Texts have 1 to ${MAX_TEXT_LENGTH} characters`);
+        }
+        // One encoding for every tab of the user.
+        const result = server.sendTo(sessionsByUser.get(to) ?? [], "direct", {
+          from: session.ctx.user,
+          to,
+          text,
+        });
+        const sessions = result.recipients - result.closed;
+        if (sessions === 0) {
+          throw new RequestError("offline", `Cannot send to "${to}": no open session`);
+        }
+        return { to, sessions };
+      },
+      who(session, { room }) {
+        if (!session.rooms.has(room)) {
+          throw new RequestError("not-member", `Cannot list room "${room}": not a member`);
+        }
+        return { room, users: usersIn(room) };
+      },
+    },
 
     context(request): ChatContext {
       const token = new URL(request.url).searchParams.get("token");
@@ -303,8 +278,6 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
           return leave(session, message.data.room);
         case "say":
           return say(session, message.data.room, message.data.text);
-        case "dm":
-          return dm(session, message.data.to, message.data.text);
       }
     },
 
@@ -317,7 +290,8 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
       // publish reaches only the others.
       for (const room of cause.rooms) {
         if (!userStillIn(session, room)) {
-          server.publish(room, "presence", { room, user, event: "leave", cause: cause.kind });
+          const kind: ChatCloseKind = cause.kind;
+          server.publish(room, "presence", { room, user, event: "leave", cause: kind });
         }
       }
       log?.(
@@ -352,33 +326,6 @@ function _isText(text: string): boolean {
   return text.length >= 1 && text.length <= MAX_TEXT_LENGTH;
 }
 
-/**
- * A Standard Schema written by hand: an object with exactly these string
- * fields, typed `T`.
- */
-function _strings<T>(...fields: (keyof T & string)[]): StandardSchemaV1<T> {
-  const validate = (data: unknown): StandardSchemaV1.Result<T> => {
-    if (typeof data !== "object" || data === null || Array.isArray(data)) {
-      return { issues: [{ message: `Expected an object with ${fields.join(", ")}` }] };
-    }
-    const issues: StandardSchemaV1.Issue[] = [];
-    for (const field of fields) {
-      if (
-        typeof (data as Record<string, unknown>)[field] !== "string" || !Object.hasOwn(data, field)
-      ) {
-        issues.push({ path: [field], message: "Expected a string" });
-      }
-    }
-    for (const key of Object.keys(data)) {
-      if (!(fields as string[]).includes(key)) {
-        issues.push({ path: [key], message: "Unknown field" });
-      }
-    }
-    return issues.length > 0 ? { issues } : { value: data as T };
-  };
-  return { "~standard": { version: 1, vendor: "chat", validate } };
-}
-
 function _help(url: URL): string {
   const ws = `ws://${url.host}/?token=alice-token`;
   return `switchboard chat example
@@ -392,9 +339,15 @@ Then send JSON envelopes {"topic": ..., "data": ...}:
 
   ws.send(JSON.stringify({ topic: "join", data: { room: "lobby" } }));
   ws.send(JSON.stringify({ topic: "say", data: { room: "lobby", text: "hi all" } }));
-  ws.send(JSON.stringify({ topic: "dm", data: { to: "bob", text: "psst" } }));
   ws.send(JSON.stringify({ topic: "leave", data: { room: "lobby" } }));
 
+Requests carry an id and get one {"topic": "$reply", "id": ..., "data" or "error": ...}:
+
+  ws.send(JSON.stringify({ topic: "dm", data: { to: "bob", text: "psst" }, id: 1 }));
+  ws.send(JSON.stringify({ topic: "who", data: { room: "lobby" }, id: 2 }));
+
 Server topics: welcome, members, left, presence, message, direct, error ($error for malformed frames).
+
+Or the terminal client: deno run --allow-net examples/chat_client.ts alice-token lobby --url ws://${url.host}/
 `;
 }

@@ -15,6 +15,8 @@
  * ws.send(JSON.stringify({ topic: "say", data: { room: "lobby", text: "hi all" } }));
  * ```
  *
+ * Or the terminal client, on Bun too: `bun examples/chat_client.ts bob-token lobby`.
+ *
  * Ctrl-C closes every session with 1001, then stops Bun's server.
  *
  * @module

@@ -356,9 +356,11 @@ export class Gate<Ctx> {
     if (offered === null) return undefined;
     const names = offered.split(",").map((name) => name.trim());
     const { protocols, protocol, batch } = this.#settings;
+    // The best the server speaks, whatever the client's order: v1 with batch
+    // frames, then v1, then batch frames alone.
     return protocols.find((name) => names.includes(name)) ??
-      (protocol && names.includes(V1_PROTOCOL) ? V1_PROTOCOL : undefined) ??
       (protocol && batch && names.includes(V1_BATCH_PROTOCOL) ? V1_BATCH_PROTOCOL : undefined) ??
+      (protocol && names.includes(V1_PROTOCOL) ? V1_PROTOCOL : undefined) ??
       (batch && names.includes(BATCH_PROTOCOL) ? BATCH_PROTOCOL : undefined);
   }
 }

@@ -134,8 +134,9 @@ export interface ServerOptions<
   batch?: boolean;
   /**
    * Accept clients that offer protocol v1 (`"switchboard.v1"`, or
-   * `"switchboard.v1.batch"` if `batch` is on too), checked after
-   * `protocols` and before `"switchboard.batch"`. A v1 session gets
+   * `"switchboard.v1.batch"` if `batch` is on too, preferred when a client
+   * offers both), checked after `protocols` and before
+   * `"switchboard.batch"`. A v1 session gets
    * `$hello` before anything else, the heartbeat, `$join` and `$leave`,
    * and resume from the room history (PROTOCOL.md).
    * @default {true}

@@ -5,68 +5,17 @@ import {
   createChatServer,
   MAX_ROOM_LENGTH,
 } from "../examples/chat_app.ts";
+import { Inbox } from "./_inbox.ts";
 
 /** An envelope as the client sees it. */
 type Received = { topic: string; data?: unknown };
 
-const TIMEOUT_MS = 3000;
-
-/**
- * Items that arrive over time, taken by tests in any order: `take()`
- * resolves with the first item, already here or still to come, that
- * matches, or fails after a bounded wait.
- */
-class Inbox<T> {
-  readonly #items: T[] = [];
-  readonly #waiters = new Set<{ match: (item: T) => boolean; resolve: (item: T) => void }>();
-  readonly #name: string;
-
-  constructor(name: string) {
-    this.#name = name;
-  }
-
-  push(item: T): void {
-    for (const waiter of this.#waiters) {
-      if (waiter.match(item)) {
-        waiter.resolve(item);
-        return;
-      }
-    }
-    this.#items.push(item);
-  }
-
-  take(match: (item: T) => boolean, what: string): Promise<T> {
-    const index = this.#items.findIndex(match);
-    if (index >= 0) return Promise.resolve(this.#items.splice(index, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        match,
-        resolve: (item: T) => {
-          clearTimeout(timer);
-          this.#waiters.delete(waiter);
-          resolve(item);
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
-        reject(
-          new Error(
-            `${this.#name}: nothing matching ${what} within ${TIMEOUT_MS} ms; ` +
-              `received and not taken: ${JSON.stringify(this.#items)}`,
-          ),
-        );
-      }, TIMEOUT_MS);
-      this.#waiters.add(waiter);
-    });
-  }
-
-  /** Items received and not taken that match. */
-  pending(match: (item: T) => boolean): T[] {
-    return this.#items.filter(match);
-  }
-}
-
 type ErrorData = { code: string; message: string; topic?: string };
+/** The answer to a request: `data`, or `error`. */
+type Reply = Received & {
+  id: number;
+  error?: ErrorData & { issues?: { path?: unknown[]; message: string }[] };
+};
 type DataOf<K> = K extends keyof ChatOut ? ChatOut[K] : ErrorData;
 
 /**
@@ -82,6 +31,7 @@ class ChatClient {
   /** The session id from the server's `welcome`, once connected. */
   session = "";
   readonly #inbox: Inbox<Received>;
+  #ids = 1;
 
   constructor(port: number, query: string, name: string) {
     this.name = name;
@@ -107,6 +57,16 @@ class ChatClient {
 
   send(topic: string, data?: unknown): void {
     this.ws.send(JSON.stringify({ topic, data }));
+  }
+
+  /** Sends a request (an envelope with a fresh `id`) and takes its `$reply`. */
+  async request(topic: string, data: unknown): Promise<Reply> {
+    const id = this.#ids++;
+    this.ws.send(JSON.stringify({ topic, data, id }));
+    return await this.#inbox.take(
+      (m) => m.topic === "$reply" && (m as Reply).id === id,
+      `the $reply to ${topic} #${id}`,
+    ) as Reply;
   }
 
   /**
@@ -233,6 +193,13 @@ Deno.test("joining a room sends the joiner the members and the others a presence
     // The presence join is published `except` the joiner, before its member list.
     assert.deepEqual(bob.pending("presence"), []);
 
+    // The `who` request answers the same list, to members only.
+    assert.deepEqual((await bob.request("who", { room: "lobby" })).data, {
+      room: "lobby",
+      users: ["alice", "bob"],
+    });
+    assert.equal((await bob.request("who", { room: "garden" })).error?.code, "not-member");
+
     // Joining again is idempotent: the member list again, no presence.
     bob.send("join", { room: "lobby" });
     assert.deepEqual(await bob.next("members"), { room: "lobby", users: ["alice", "bob"] });
@@ -278,7 +245,8 @@ Deno.test("a direct message reaches every session of its user and nobody else", 
     const bobLaptop = await connect("bob-token");
     const carol = await connect("carol-token");
 
-    alice.send("dm", { to: "bob", text: "psst" });
+    const reply = await alice.request("dm", { to: "bob", text: "psst" });
+    assert.deepEqual(reply.data, { to: "bob", sessions: 2 });
     const expected = { from: "alice", to: "bob", text: "psst" };
     assert.deepEqual(await bobPhone.next("direct"), expected);
     assert.deepEqual(await bobLaptop.next("direct"), expected);
@@ -287,9 +255,10 @@ Deno.test("a direct message reaches every session of its user and nobody else", 
       assert.deepEqual(other.pending("direct"), [], other.name);
     }
 
-    alice.send("dm", { to: "dave", text: "anyone?" });
-    const refusal = await alice.next("error");
-    assert.deepEqual([refusal.request, refusal.code], ["dm", "offline"]);
+    const refusal = await alice.request("dm", { to: "dave", text: "anyone?" });
+    assert.equal(refusal.data, undefined);
+    assert.equal(refusal.error?.code, "offline");
+    assert.equal(refusal.error?.message, 'Cannot send to "dave": no open session');
   });
 });
 
@@ -371,8 +340,8 @@ Deno.test("a disconnect announces a presence leave with its cause and empties th
     assert.equal(server.sessions.size, 1);
 
     // A DM to a user whose last session closed is refused: the user index was updated.
-    alice.send("dm", { to: "bob", text: "still there?" });
-    assert.equal((await alice.next("error")).code, "offline");
+    const refusal = await alice.request("dm", { to: "bob", text: "still there?" });
+    assert.equal(refusal.error?.code, "offline");
 
     // Bob's closed session left the user index: his next session is his only one.
     const bobAgain = await connect("bob-token");
@@ -434,6 +403,17 @@ Deno.test("chat requests are checked: shape by the contract ($error), chat rules
       assert.equal((await alice.next("$error")).code, "json");
       assert.equal(server.stats.invalidMessages, 6);
     });
+
+    await t.step(
+      "a request with a wrong shape gets a $reply with the contract's issues",
+      async () => {
+        const reply = await alice.request("dm", { to: "bob", text: "hi", extra: true });
+        assert.equal(reply.error?.code, "invalid");
+        assert.deepEqual(reply.error?.issues?.map((issue) => issue.path), [["extra"]]);
+        const empty = await alice.request("dm", { to: "alice", text: "" });
+        assert.equal(empty.error?.code, "bad-text");
+      },
+    );
 
     assert.equal(server.sessions.size, 1, "refusals never close the session");
   });

@@ -21,12 +21,12 @@ Deno.test("a client offers switchboard.v1, opens on $hello, and reports the sess
   await client.close();
 });
 
-Deno.test("batch: true offers switchboard.v1.batch, and batch frames are read", async () => {
-  const { client, server, net } = rig({ batch: true });
+Deno.test("batch: true offers switchboard.v1.batch, then switchboard.v1, and batch frames are read", async () => {
+  const { client, server, net } = rig({ batch: true, protocols: ["chat.v2"] });
   const got: unknown[] = [];
   client.on("a", (data) => got.push(data));
   await settle();
-  assert.deepEqual(net.last.protocols, ["switchboard.v1.batch"]);
+  assert.deepEqual(net.last.protocols, ["switchboard.v1.batch", "switchboard.v1", "chat.v2"]);
   server.send(net.last, [{ topic: "a", data: 1 }, { topic: "a", data: 2 }]);
   await settle();
   assert.deepEqual(got, [1, 2]);

@@ -113,3 +113,51 @@ Deno.test("a joined room resumes across a server restart that keeps its history:
     await http.shutdown();
   }
 });
+
+Deno.test("batch: true gets switchboard.v1.batch from a server with batch on, switchboard.v1 from one with it off", async (t) => {
+  for (
+    const [batch, expected] of [[true, "switchboard.v1.batch"], [false, "switchboard.v1"]] as const
+  ) {
+    await t.step(`server batch: ${batch}`, async () => {
+      const echo = defineContract({
+        client: { say: type<string>() },
+        server: { said: type<string>() },
+      });
+      const server = new Server({
+        contract: echo,
+        batch,
+        onMessage(session, message) {
+          // Two sends in one turn: one batch frame on v1.batch, two frames on v1.
+          session.send("said", `${message.data} 1`);
+          session.send("said", `${message.data} 2`);
+        },
+      });
+      const http = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, server.fetch);
+      const client = connect(`ws://127.0.0.1:${http.addr.port}/`, {
+        contract: echo,
+        batch: true,
+        reconnect: false,
+      });
+      try {
+        const opened = await timeout(
+          new Promise<{ protocol: string }>((resolve) => client.events.on("open", resolve)),
+          5000,
+          { protocol: "(no open within 5 s)" },
+        );
+        assert.equal(opened.protocol, expected);
+        const said: string[] = [];
+        const both = new Promise<void>((resolve) =>
+          client.on("said", (text) => said.push(text) === 2 && resolve())
+        );
+        client.send("say", "hi");
+        await timeout(both, 5000, undefined);
+        assert.deepEqual(said, ["hi 1", "hi 2"]);
+        assert.equal(server.stats.protocolSessions, 1);
+      } finally {
+        await client.close();
+        await server.shutdown();
+        await http.shutdown();
+      }
+    });
+  }
+});

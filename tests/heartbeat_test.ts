@@ -58,11 +58,35 @@ Deno.test("plain and switchboard.batch sessions get no $hello", async () => {
   await server.shutdown();
 });
 
-Deno.test("the gate chooses the user's protocols, then v1, v1.batch, then switchboard.batch", async (t) => {
+Deno.test("the gate chooses the user's protocols, then v1.batch, v1, then switchboard.batch", async (t) => {
   const table: [string, Record<string, unknown>, string, string | undefined][] = [
     ["v1 alone", {}, "switchboard.v1", "switchboard.v1"],
     ["v1.batch alone", {}, "switchboard.v1.batch", "switchboard.v1.batch"],
-    ["both v1s: v1 first", {}, "switchboard.v1.batch, switchboard.v1", "switchboard.v1"],
+    ["both v1s: v1.batch", {}, "switchboard.v1.batch, switchboard.v1", "switchboard.v1.batch"],
+    [
+      "both v1s in the other order: still v1.batch",
+      {},
+      "switchboard.v1, switchboard.v1.batch",
+      "switchboard.v1.batch",
+    ],
+    [
+      "both v1s, batch: false: v1",
+      { batch: false },
+      "switchboard.v1.batch, switchboard.v1",
+      "switchboard.v1",
+    ],
+    [
+      "every switchboard protocol: v1.batch",
+      {},
+      "switchboard.batch, switchboard.v1, switchboard.v1.batch",
+      "switchboard.v1.batch",
+    ],
+    [
+      "protocol: false, batch: switchboard.batch, not v1.batch",
+      { protocol: false },
+      "switchboard.v1.batch, switchboard.v1, switchboard.batch",
+      BATCH_PROTOCOL,
+    ],
     ["v1 before switchboard.batch", {}, "switchboard.batch, switchboard.v1", "switchboard.v1"],
     ["the user's first", { protocols: ["chat"] }, "switchboard.v1, chat", "chat"],
     ["protocol: false", { protocol: false }, "switchboard.v1", undefined],
