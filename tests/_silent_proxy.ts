@@ -18,8 +18,6 @@ export interface SilentProxy {
   readonly port: number;
   /** Connections accepted so far. */
   readonly accepted: number;
-  /** Resolves with the count of connections accepted once it reaches `count`. */
-  acceptedAt(count: number): Promise<number>;
   /** Stops forwarding on every connection open now, closing none; returns how many. */
   silence(): number;
   /** Stops listening and closes every connection, both sides; resolves once all are done. */
@@ -53,7 +51,6 @@ class _Pair {
 export function silentProxy(target: { hostname?: string; port: number }): SilentProxy {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const pairs = new Set<_Pair>();
-  const waiters: { count: number; resolve: (n: number) => void }[] = [];
   let accepted = 0;
   let closed = false;
   const pending: Promise<void>[] = [];
@@ -75,10 +72,6 @@ export function silentProxy(target: { hostname?: string; port: number }): Silent
     pairs.add(pair);
     pair.pumps.push(_pump(pair, client, server), _pump(pair, server, client));
     accepted++;
-    for (const w of waiters.filter((w) => accepted >= w.count)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(accepted);
-    }
     await Promise.all(pair.pumps);
     pair.close();
     pairs.delete(pair);
@@ -100,10 +93,6 @@ export function silentProxy(target: { hostname?: string; port: number }): Silent
     port: (listener.addr as Deno.NetAddr).port,
     get accepted() {
       return accepted;
-    },
-    acceptedAt(count: number): Promise<number> {
-      if (accepted >= count) return Promise.resolve(accepted);
-      return new Promise((resolve) => waiters.push({ count, resolve }));
     },
     silence(): number {
       for (const pair of pairs) pair.silent = true;
