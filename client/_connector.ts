@@ -175,7 +175,7 @@ export class Connector {
     this.#socketClosed = new Promise((resolve) => {
       socket.onclose = (event) => {
         resolve();
-        if (gen === this.#gen) this.#lose(gen, event.code, event.reason, true);
+        if (gen === this.#gen) this.#lose(gen, _closeCode(event.code), event.reason, true);
       };
     });
     socket.onopen = () => this.#opened(gen, socket);
@@ -320,6 +320,14 @@ function _close(socket: ClientSocket, code: number, reason: string): void {
       // nothing more to do
     }
   }
+}
+
+/**
+ * A close code as browsers report it: a connection lost without a close
+ * frame is 1006 (Deno's `WebSocket` reports 0).
+ */
+function _closeCode(code: number): number {
+  return code >= 1000 && code <= 4999 ? code : 1006;
 }
 
 /** A close reason is at most 123 UTF-8 bytes: keep it short. */

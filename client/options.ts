@@ -82,14 +82,17 @@ export interface ClientSocket {
   send(data: string): void;
   /** Starts the closing handshake. */
   close(code?: number, reason?: string): void;
+  // The handlers are typed as methods are (their parameters bivariant), so
+  // that the platform's `WebSocket`, whose handlers take its own event
+  // types (`Event`, `MessageEvent`, `CloseEvent`), fits.
   /** Set by the client. */
-  onopen: ((event: unknown) => void) | null;
+  onopen: { handler(event: unknown): void }["handler"] | null;
   /** Set by the client. */
-  onmessage: ((event: { data: unknown }) => void) | null;
+  onmessage: { handler(event: { data: unknown }): void }["handler"] | null;
   /** Set by the client. */
-  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onclose: { handler(event: { code: number; reason: string }): void }["handler"] | null;
   /** Set by the client. */
-  onerror: ((event: unknown) => void) | null;
+  onerror: { handler(event: unknown): void }["handler"] | null;
 }
 
 /**

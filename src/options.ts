@@ -179,9 +179,10 @@ export interface ServerOptions<
    * Seconds of silence before the runtime pings a peer and closes it if
    * nothing comes back; 0 disables it. Any inbound traffic counts as alive
    * (a peer that sends but never reads is bounded by its send queue, not by
-   * this). Deno closes after `idleTimeout`, Bun after max(`idleTimeout`, 8)
-   * seconds. Deno's own default is 30 s, Bun's 120 s: switchboard sets 30
-   * on both.
+   * this). Deno closes after `idleTimeout`; on Bun the adapter does the
+   * same, within 1.5 × `idleTimeout`, since Bun's own timer restarts on
+   * every frame the server sends (a heartbeat would keep a dead peer). Deno's
+   * own default is 30 s, Bun's 120 s: switchboard sets 30 on both.
    * @default {30}
    */
   idleTimeout?: number;

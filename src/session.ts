@@ -23,7 +23,7 @@ export type SendResult = "sent" | "queued" | "dropped" | "closed";
  * | `"too-large"` | an inbound message over `maxMessageBytes` | 1009 |
  * | `"invalid"` | a malformed envelope, with `invalidMessage: "close"` | 1007 |
  * | `"policy"` | the client kept breaking the rate limit | 1008 |
- * | `"timeout"` | the runtime's idle timeout (no pong) | as the runtime reports (Deno 1001, Bun 1006) |
+ * | `"timeout"` | the runtime's idle timeout (no pong) | 1001 (Bun's own timer: 1006) |
  * | `"shutdown"` | `server.shutdown()` | 1001 by default |
  * | `"error"` | the connection failed or dropped without a close frame | 1006 or the runtime's |
  */

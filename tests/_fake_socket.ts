@@ -646,6 +646,8 @@ export class FakeBunSocket implements BunServerWebSocket {
   readonly closeCalls: [number | undefined, string | undefined][] = [];
   /** Corks taken; Bun writes a cork's sends together. */
   corks = 0;
+  /** Pings sent. */
+  pings = 0;
   readonly #handlers: BunServeOptions["websocket"];
 
   /**
@@ -693,6 +695,21 @@ export class FakeBunSocket implements BunServerWebSocket {
     if (this.readyState === 3) return;
     this.readyState = 3;
     this.#handlers.close(this, code ?? 1000, reason ?? "");
+  }
+
+  /**
+   * Counts a ping.
+   *
+   * @returns 2, the bytes of an empty ping frame.
+   */
+  ping(): number {
+    this.pings++;
+    return 2;
+  }
+
+  /** The client's side: a pong arrives. */
+  pong(): void {
+    this.#handlers.pong(this);
   }
 
   /**

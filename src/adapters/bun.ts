@@ -31,6 +31,7 @@
  */
 import type { AdapterServer, Connection, Handshake, ServeInfo, Socket } from "../adapter.ts";
 import type { CloseCause } from "../session.ts";
+import { IDLE_CODE, IDLE_REASON, IdleWatch, type Watched } from "./_idle_watch.ts";
 
 /** A client address, as Bun's `server.requestIP(request)` returns it. */
 export interface BunSocketAddress {
@@ -96,6 +97,8 @@ export interface BunServerWebSocket {
    * @returns The byte count.
    */
   getBufferedAmount(): number;
+  /** Sends a ping frame; returns as `send` does. */
+  ping(): number;
 }
 
 /** The `websocket` option of `Bun.serve` that {@linkcode bunAdapter} returns. */
@@ -127,6 +130,12 @@ export interface BunWebSocketHandler {
    * @param reason The close reason Bun reports.
    */
   close(ws: BunServerWebSocket, code: number, reason: string): void;
+  /**
+   * Counts a pong as a sign of life, for the idle timeout.
+   *
+   * @param ws The socket.
+   */
+  pong(ws: BunServerWebSocket): void;
   /** The server's `maxMessageBytes`: Bun closes with 1009 above it. */
   readonly maxPayloadLength: number;
   /** The server's `idleTimeout`, in whole seconds. */
@@ -171,9 +180,14 @@ export interface BunServeOptions {
  *   and Bun's `drain` flushes the rest.
  * - Bun's limits follow the server's: `maxPayloadLength` is
  *   `maxMessageBytes` (a larger message closes with 1009), `idleTimeout` is
- *   the server's (Bun counts it in 4-second ticks, so it fires up to about
- *   4 s late, and at the earliest after 8 s), and `backpressureLimit` is
- *   `highWaterMark`.
+ *   the server's, and `backpressureLimit` is `highWaterMark`.
+ * - The idle timeout is also kept here, as Deno keeps it: Bun re-arms its
+ *   own on every frame the server sends (heartbeats, room messages), so a
+ *   peer gone silent behind a dead proxy would stay forever. A socket that
+ *   sent nothing (no pong either) for half `idleTimeout` is pinged, and
+ *   closed with 1001 (cause `"timeout"`) if nothing comes back by the next
+ *   half: between `idleTimeout` and 1.5 × `idleTimeout` after its last
+ *   inbound frame. One timer walks the sockets.
  * - A close reaches `onClose` with the code and reason Bun reports. Where
  *   Bun closed the socket itself it reports 1006 with a reason; the cause's
  *   `kind` then says why: `"too-large"` (with code 1009, as the client got
@@ -214,6 +228,7 @@ export function bunAdapter<Ctx>(server: AdapterServer<Ctx>): BunServeOptions {
       `Cannot serve on Bun: "idleTimeout" must be at most ${_MAX_IDLE_TIMEOUT} seconds, got ${limits.idleTimeout}`,
     );
   }
+  const watch = idleTimeout > 0 ? new IdleWatch(idleTimeout) : undefined;
   return {
     async fetch(request: Request, bun: BunServer): Promise<Response | undefined> {
       const ip = bun.requestIP(request);
@@ -241,16 +256,25 @@ export function bunAdapter<Ctx>(server: AdapterServer<Ctx>): BunServeOptions {
     },
     websocket: {
       open(ws: BunServerWebSocket): void {
-        (ws.data as _Link<Ctx>).open(ws, server);
+        const link = ws.data as _Link<Ctx>;
+        link.open(ws, server);
+        if (watch !== undefined && link.connection !== undefined) watch.add(link);
       },
       message(ws: BunServerWebSocket, message: string | Uint8Array): void {
-        (ws.data as _Link<Ctx>).connection?.message(message as string | Uint8Array<ArrayBuffer>);
+        const link = ws.data as _Link<Ctx>;
+        link.heard = true;
+        link.connection?.message(message as string | Uint8Array<ArrayBuffer>);
       },
       drain(ws: BunServerWebSocket): void {
         (ws.data as _Link<Ctx>).connection?.drain();
       },
       close(ws: BunServerWebSocket, code: number, reason: string): void {
-        (ws.data as _Link<Ctx>).closed(code, reason);
+        const link = ws.data as _Link<Ctx>;
+        watch?.delete(link);
+        link.closed(code, reason);
+      },
+      pong(ws: BunServerWebSocket): void {
+        (ws.data as _Link<Ctx>).heard = true;
       },
       maxPayloadLength: Math.floor(limits.maxMessageBytes),
       idleTimeout,
@@ -288,13 +312,18 @@ class _EarlyClose {
 
 /**
  * The one per-connection object: Bun's `ws.data` and the session's
- * {@linkcode Socket} at once. Three fields: the socket, the connection, and
- * the handshake (replaced by an early close, if any, while opening).
+ * {@linkcode Socket} at once: the socket, the connection, the handshake
+ * (replaced by an early close, if any, while opening), and two flags for
+ * the idle timeout.
  */
-class _Link<Ctx> implements Socket {
+class _Link<Ctx> implements Socket, Watched {
   #ws!: BunServerWebSocket;
   #pending: Handshake<Ctx> | _EarlyClose | undefined;
   connection: Connection<Ctx> | undefined;
+  /** Set on every inbound frame, for the idle timeout. */
+  heard = true;
+  /** Closed by the idle timeout. */
+  #expired = false;
 
   constructor(handshake: Handshake<Ctx>) {
     this.#pending = handshake;
@@ -324,6 +353,15 @@ class _Link<Ctx> implements Socket {
     this.#ws.cork(callback);
   }
 
+  ping(): void {
+    this.#ws.ping();
+  }
+
+  expire(): void {
+    this.#expired = true;
+    this.#ws.close(IDLE_CODE, IDLE_REASON);
+  }
+
   open(ws: BunServerWebSocket, server: AdapterServer<Ctx>): void {
     this.#ws = ws;
     ws.binaryType = "uint8array";
@@ -348,7 +386,7 @@ class _Link<Ctx> implements Socket {
       return;
     }
     this.connection = undefined;
-    connection.close(code, reason, _kind(code, reason));
+    connection.close(code, reason, this.#expired ? "timeout" : _kind(code, reason));
   }
 }
 
