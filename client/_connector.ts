@@ -175,7 +175,7 @@ export class Connector {
     this.#socketClosed = new Promise((resolve) => {
       socket.onclose = (event) => {
         resolve();
-        if (gen === this.#gen) this.#lose(gen, event.code, event.reason, true);
+        if (gen === this.#gen) this.#lose(gen, _closeCode(event.code), event.reason, true);
       };
     });
     socket.onopen = () => this.#opened(gen, socket);
@@ -341,6 +341,15 @@ function _limits(value: unknown): Readonly<Record<string, number>> {
   if (typeof value !== "object" || value === null) return limits;
   for (const [key, n] of Object.entries(value)) if (typeof n === "number") limits[key] = n;
   return limits;
+}
+
+/**
+ * A close event's code as the spec has it: Deno reports an abnormal
+ * closure (the peer gone without a close frame) as 0, browsers and Bun as
+ * 1006; anything outside 1000 to 4999 becomes 1006.
+ */
+function _closeCode(code: number): number {
+  return Number.isInteger(code) && code >= 1000 && code <= 4999 ? code : 1006;
 }
 
 function _unit(r: number): number {
