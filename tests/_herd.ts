@@ -187,3 +187,34 @@ export function per100ms(times: readonly number[], from: number): number[] {
   }
   return counts;
 }
+
+/**
+ * What the backoff formula gives for clients that lost a server which
+ * listened again at `listenAt`: each draws `random(0, min(cap, base * 2^n))`
+ * for n = 0, 1, … until its attempt falls at or after `listenAt` (earlier
+ * attempts fail at once). Connect latency is left out.
+ *
+ * @param closedAt When each client lost the server, epoch ms.
+ * @param listenAt When the server listened again, epoch ms.
+ * @param options The backoff's `base` and `cap`, and `replicas` (draws per client).
+ * @returns The reconnect times, ms from each loss, `replicas` per client.
+ */
+export function expectedReconnects(
+  closedAt: readonly number[],
+  listenAt: number,
+  options: { base: number; cap: number; replicas?: number; random?: () => number },
+): number[] {
+  const { base, cap, replicas = 1, random = Math.random } = options;
+  const times: number[] = [];
+  for (let r = 0; r < replicas; r++) {
+    for (const c of closedAt) {
+      let t = 0;
+      for (let n = 0; n < 64; n++) {
+        t += Math.floor(random() * Math.min(cap, base * 2 ** n));
+        if (c + t >= listenAt) break;
+      }
+      times.push(t);
+    }
+  }
+  return times;
+}
