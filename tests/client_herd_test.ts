@@ -112,14 +112,16 @@ async function herdAcrossRestart(
  * uniform on `[0, BASE)`, or, if that attempt met the server down, that
  * draw plus one from `[0, 2 BASE)` (and so on): the density on the first
  * window is at most 1/BASE per ms from the first draw plus 1/(2 BASE) from
- * the second, so a slice holds Binomial(1000, p), p ≤ 0.15 (mean ≤ 150, sd
- * ≤ 11.3); 200 is 4.4 sd above, and Chernoff gives P ≤ exp(-1000 · KL(0.2
- * ‖ 0.15)) = exp(-9.0) ≈ 1.2e-4 per slice even in the worst case of every
- * first attempt failing; with the fifth or fewer that fail here (p ≤
- * 0.11), exp(-34) ≈ 2e-15 per slice. The median of 1,000 such draws has sd about
- * 0.02 of the window: 0.15 is 7.5 sd (P < 1e-13); the formula's own median
- * (20,000 draws) is 4.5 times tighter; connect latency adds a few ms. A
- * herd (every retry at once) puts ~100% in the first slice.
+ * the second (a spread of loss times only smooths it), so a slice holds
+ * Binomial(1000, p) with p ≤ 0.15 (mean ≤ 150, sd ≤ 11.3). 200 is 4.4 sd
+ * above: Chernoff gives P ≤ exp(-1000 · KL(0.2 ‖ 0.15)) = exp(-9.0) ≈
+ * 1.2e-4 per slice even if every first attempt failed; with a fifth or
+ * fewer failing (2 to 8% here), p ≤ 0.11 and P ≤ exp(-34) ≈ 2e-15 per
+ * slice. The median of 1,000 such times has sd about 0.02 of the window:
+ * 0.15 is 7.5 sd (P < 1e-13); the formula's own median (20,000 draws) is
+ * 4.5 times tighter; connect latency adds a few ms. All told (40 slices
+ * and 2 medians a run), a false failure is below 1e-12 a run. A herd
+ * (every retry at once) puts ~100% in the first slice.
  */
 function assertSpread(
   times: readonly number[],
