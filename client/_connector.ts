@@ -351,6 +351,15 @@ function _limits(value: unknown): Readonly<Record<string, number>> {
   return limits;
 }
 
+/**
+ * A close event's code as the spec has it: Deno reports an abnormal
+ * closure (the peer gone without a close frame) as 0, browsers and Bun as
+ * 1006; anything outside 1000 to 4999 becomes 1006.
+ */
+function _closeCode(code: number): number {
+  return Number.isInteger(code) && code >= 1000 && code <= 4999 ? code : 1006;
+}
+
 function _unit(r: number): number {
   return r >= 0 && r < 1 ? r : 0;
 }

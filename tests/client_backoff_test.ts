@@ -117,3 +117,28 @@ Deno.test("backoff goes back to n = 0 only after a connection stayed up 5 s", as
     });
   }
 });
+
+Deno.test("the first retry after a server restart waits random(0, base), for 1001 and 1006 alike: no herd", async (t) => {
+  // A thousand clients of one server lose it at the same instant: were the
+  // first retry immediate, all would hit the new server at once.
+  for (const code of [1001, 1006, 0]) {
+    await t.step(`close ${code}`, async () => {
+      const draws = [0.999, 0.5, 0];
+      const { client, server, net, clock } = rig({ random: () => draws.shift() ?? 0.5 });
+      const delays: number[] = [];
+      client.events.on("reconnecting", (e) => delays.push(e.delay));
+      await settle();
+      server.closeAll(code, code === 1001 ? "Server shutting down" : "");
+      await settle();
+      assert.deepEqual(delays, [499], "random(0, 500): 0.999 of the window");
+      clock.tick(498);
+      await settle();
+      assert.equal(net.sockets.length, 1, "no attempt before the delay");
+      clock.tick(1);
+      await settle();
+      assert.equal(net.sockets.length, 2);
+      assert.equal(client.state, "open");
+      await client.close();
+    });
+  }
+});

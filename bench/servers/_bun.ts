@@ -58,10 +58,10 @@ export function memory(gc: boolean): { rss: number; heapUsed: number } {
 }
 
 /**
- * `Bun.serve(options)` on 127.0.0.1 on a free port; prints `{"port":N}` as
- * the first line, and exits on SIGTERM.
+ * `Bun.serve(options)` on 127.0.0.1 on a free port (or `options.port`);
+ * prints `{"port":N}` as the first line, and exits on SIGTERM.
  *
- * @param options `fetch` and `websocket`.
+ * @param options `fetch` and `websocket`, and `port` if not a free one.
  * @returns Bun's server.
  */
 export function serve(options: object): BunServer {

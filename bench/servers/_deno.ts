@@ -18,14 +18,15 @@ export function memory(gc: boolean): { rss: number; heapUsed: number } {
 }
 
 /**
- * Serves `handler` on 127.0.0.1 on a free port, prints `{"port":N}` as the
- * first line, and exits on SIGTERM.
+ * Serves `handler` on 127.0.0.1 on `port` (a free one by default), prints
+ * `{"port":N}` as the first line, and exits on SIGTERM.
  *
  * @param handler The request handler.
+ * @param port The port; 0 for a free one.
  */
-export function serve(handler: Deno.ServeHandler): void {
+export function serve(handler: Deno.ServeHandler, port = 0): void {
   Deno.serve({
-    port: 0,
+    port,
     hostname: "127.0.0.1",
     onListen({ port }) {
       console.log(JSON.stringify({ port }));

@@ -2,7 +2,8 @@
  * The switchboard server under test, the same on both runtimes: only how
  * it is served and how memory is read differ (`switchboard_deno.ts`,
  * `switchboard_bun.ts`). Behaviour: see `_behaviour.ts`; it also answers
- * `GET /stats` with `server.stats`.
+ * `GET /stats` with `server.stats`, and with `--arrivals`, `GET /arrivals`
+ * with when each session opened.
  */
 import { HttpError, Server, type ServerOptions } from "../../mod.ts";
 import { fanoutRequest, memResponse, type ReadMemory, ROOM, tickPad, TOKEN } from "./_behaviour.ts";
@@ -41,25 +42,48 @@ export interface BenchServerOptions {
    * @default {"load"}
    */
   limits?: BenchLimits;
+  /**
+   * Record when each session opened (epoch ms, `performance.timeOrigin +
+   * performance.now()`), for `GET /arrivals`.
+   *
+   * @default {false}
+   */
+  arrivals?: boolean;
+}
+
+/** What a server script's arguments say. */
+export interface BenchServerArgs extends BenchServerOptions {
+  /** The port to listen on; 0 for a free one. */
+  port: number;
 }
 
 /**
- * Reads `--limits=<load|default|messages>` from a server script's arguments.
+ * Reads a server script's arguments: `--limits=<load|default|messages>`,
+ * `--port=N` (listen on N, not on a free port: the restart of
+ * `bench/herd.ts` listens again on the same one) and `--arrivals` (record
+ * when each session opened, for `GET /arrivals`).
  *
  * @param args The arguments after the script's path.
- * @returns The limits; `"load"` if none were given.
- * @throws {RangeError} If the value or another argument is unknown.
+ * @returns What they say; `"load"`, port 0 and no arrivals by default.
+ * @throws {RangeError} If an argument or a value is unknown.
  */
-export function limitsArg(args: readonly string[]): BenchLimits {
-  let limits: BenchLimits = "load";
+export function serverArgs(args: readonly string[]): BenchServerArgs {
+  const parsed: BenchServerArgs = { limits: "load", port: 0, arrivals: false };
   for (const arg of args) {
-    const value = arg.startsWith("--limits=") ? arg.slice("--limits=".length) : undefined;
-    if (value === undefined || !Object.hasOwn(_LIMITS, value)) {
-      throw new RangeError(`Unknown argument "${arg}": expected --limits=load|default|messages`);
+    const [name, value = ""] = arg.split("=", 2);
+    if (name === "--limits" && Object.hasOwn(_LIMITS, value)) {
+      parsed.limits = value as BenchLimits;
+    } else if (name === "--port" && /^\d+$/.test(value) && Number(value) <= 65535) {
+      parsed.port = Number(value);
+    } else if (arg === "--arrivals") {
+      parsed.arrivals = true;
+    } else {
+      throw new RangeError(
+        `Unknown argument "${arg}": expected --limits=load|default|messages, --port=N, --arrivals`,
+      );
     }
-    limits = value as BenchLimits;
   }
-  return limits;
+  return parsed;
 }
 
 /**
@@ -73,6 +97,7 @@ export function createBenchServer(
   memory: ReadMemory,
   options: BenchServerOptions = {},
 ): Server<BenchCtx> {
+  const arrivals: number[] | undefined = options.arrivals ? [] : undefined;
   const server: Server<BenchCtx> = new Server<BenchCtx>({
     ..._LIMITS[options.limits ?? "load"],
     context(request) {
@@ -81,6 +106,7 @@ export function createBenchServer(
       return { publisher: params.has("pub") };
     },
     onConnect(session) {
+      arrivals?.push(performance.timeOrigin + performance.now());
       if (!session.ctx.publisher) session.rooms.join(ROOM);
     },
     onMessage(session, message): void {
@@ -97,6 +123,7 @@ export function createBenchServer(
     fallback(request): Response {
       const url = new URL(request.url);
       if (url.pathname === "/stats") return Response.json(server.stats);
+      if (url.pathname === "/arrivals" && arrivals) return Response.json(arrivals);
       if (url.pathname !== "/mem") return new Response("Upgrade Required", { status: 426 });
       return memResponse(url, memory, server.rooms.get(ROOM)?.size ?? 0);
     },
