@@ -322,14 +322,6 @@ function _close(socket: ClientSocket, code: number, reason: string): void {
   }
 }
 
-/**
- * A close code as browsers report it: a connection lost without a close
- * frame is 1006 (Deno's `WebSocket` reports 0).
- */
-function _closeCode(code: number): number {
-  return code >= 1000 && code <= 4999 ? code : 1006;
-}
-
 /** A close reason is at most 123 UTF-8 bytes: keep it short. */
 function _clipReason(reason: string): string {
   return reason.length > 60 ? reason.slice(0, 60) : reason;

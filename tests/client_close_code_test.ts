@@ -10,7 +10,7 @@ import { settle } from "./_fake_ws.ts";
 import { NO_REPLY, rig } from "./_fake_ws_server.ts";
 
 Deno.test("a close without a valid code (Deno reports a drop as 0) is reported as 1006", async (t) => {
-  for (const code of [0, 999, 5000]) {
+  for (const code of [0, 999, 5000, NaN]) {
     await t.step(`${code} -> 1006`, async () => {
       const { client, server, net, retry } = rig<
         object,

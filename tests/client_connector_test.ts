@@ -442,17 +442,3 @@ Deno.test("protocol: false offers no switchboard.v1 (batch: switchboard.batch) a
   assert.deepEqual(batch.net.last.protocols, ["switchboard.batch", "x"]);
   await batch.client.close();
 });
-
-Deno.test("a close event without a valid code (Deno's 0 for a dead peer) is reported as 1006", async (t) => {
-  for (const code of [0, 999, 5000, NaN]) {
-    await t.step(`code ${code}`, async () => {
-      const { client, net } = rig();
-      const lost: ReconnectingEvent[] = [];
-      client.events.on("reconnecting", (e) => lost.push(e));
-      await settle();
-      net.last.fireClose(code);
-      assert.deepEqual(lost.map((e) => e.code), [1006]);
-      await client.close();
-    });
-  }
-});
