@@ -29,6 +29,30 @@ export interface OutboundShared {
   readonly settings: OutboundSettings;
   readonly scheduler: WriteScheduler;
   readonly tally: Tally;
+  readonly joiner: BatchJoiner;
+}
+
+/**
+ * Builds the text of a batch frame, `[a,b,…]`, from a tick's messages, and
+ * keeps the last one built: the members of a room are sent the same frames
+ * in the same order, so each batch socket after the first reuses that text
+ * (a comparison of references) instead of building a copy of its own.
+ */
+export class BatchJoiner {
+  #parts: readonly string[] = [];
+  #text = "";
+
+  /** The batch text of `parts` (two or more texts), built or reused. */
+  join(parts: readonly string[]): string {
+    const last = this.#parts;
+    if (parts.length === last.length) {
+      let i = 0;
+      while (i < parts.length && parts[i] === last[i]) i++;
+      if (i === parts.length) return this.#text;
+    }
+    this.#parts = parts.slice();
+    return this.#text = `[${parts.join(",")}]`;
+  }
 }
 
 // How frames are written: each at once; the tick's frames under one cork
@@ -196,7 +220,8 @@ export class Outbound {
     this.#pendingBytes = 0;
     if ((this.#mode & 3) === _JOIN) {
       const count = pending.length;
-      const frame = count === 1 ? pending[0] : `[${pending.join(",")}]`;
+      // A batch socket's pending frames are all text: binary ones go at once.
+      const frame = count === 1 ? pending[0] : this.#shared.joiner.join(pending as string[]);
       pending.length = 0;
       this.#write(frame, bytes, count);
       return;

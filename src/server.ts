@@ -16,6 +16,7 @@ import { RequestRunner } from "./requests.ts";
 import type { ServeInfo, ServerOptions, ShutdownOptions } from "./options.ts";
 import { historyOf, resolveOptions, type Settings } from "./settings.ts";
 import { Publisher, type PublishOptions, type PublishResult } from "./fanout.ts";
+import { BatchJoiner } from "./outbound.ts";
 import { encodeHello } from "./protocol.ts";
 import { Registry } from "./registry.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -103,7 +104,7 @@ export class Server<
     this.#host = {
       life: settings.life,
       clock: settings.clock,
-      outbound: { settings: settings.outbound, scheduler, tally },
+      outbound: { settings: settings.outbound, scheduler, tally, joiner: new BatchJoiner() },
       scheduler,
       inbound: { settings: settings.inbound, tally, now: settings.clock.now },
       rooms: this.#registry.rooms,

@@ -54,6 +54,27 @@ Deno.test("A batch session gets the text messages of one tick as one frame", asy
   assert.equal(session.stats.messagesSent, 5);
 });
 
+Deno.test("The batch sessions of a room each get the tick's publishes, in order; one sent other frames gets its own", async () => {
+  const rig = setup();
+  const members = await Promise.all([0, 1, 2, 3].map(() => rig.open({ protocol: BATCH_PROTOCOL })));
+  for (const { session } of members) session.rooms.join("room");
+  const [sender] = members;
+  for (let i = 0; i < 3; i++) rig.server.publish("room", "n", i);
+  rig.server.publish("room", "n", 3, { except: sender.session });
+  sender.session.send("n", 30); // as many frames as the others, not the same
+  for (let i = 4; i < 6; i++) rig.server.publish("room", "n", i);
+  await endOfTick();
+  for (const [index, { socket }] of members.entries()) {
+    assert.equal(socket.sent.length, 1, `member ${index}: one batch frame`);
+    assert.deepEqual(envelopes(socket), index === 0 ? [0, 1, 2, 30, 4, 5] : [0, 1, 2, 3, 4, 5]);
+  }
+  // The next tick's frames are new texts, never the last tick's again.
+  rig.server.publish("room", "n", 6);
+  rig.server.publish("room", "n", 7);
+  await endOfTick();
+  for (const { socket } of members) assert.deepEqual(envelopes(socket).slice(-2), [6, 7]);
+});
+
 Deno.test("A batch of one message travels as a plain envelope", async () => {
   const { session, socket } = await setup().open({ protocol: BATCH_PROTOCOL });
   session.send("solo", true);
