@@ -31,6 +31,11 @@ export interface Child {
   readonly first: Promise<string | null>;
   /** Resolves once stdout has ended (or {@linkcode Child.wait} stopped reading it). */
   readonly drained: Promise<void>;
+  /**
+   * Resolves with the first line, printed already or yet to come, that
+   * `match` accepts; with `undefined` if stdout ends or `ms` pass first.
+   */
+  line(match: (line: string) => boolean, ms: number): Promise<string | undefined>;
   /** Sends a signal (`SIGKILL` if none is given) to the child's group; nothing if it is gone. */
   kill(signal?: Deno.Signal): void;
   /**
@@ -85,6 +90,12 @@ export function spawnChild(command: readonly string[], options: SpawnChildOption
   // The child needs its lifeline only while it runs.
   const exited = proc.status.then(() => proc.stdin.close()).catch(() => {});
   const lines: string[] = [];
+  /** Waiters of `line()`, told of each new line; `null` when stdout ends. */
+  const watchers = new Set<(line: string | null) => void>();
+  const push = (line: string) => {
+    lines.push(line);
+    for (const watch of watchers) watch(line);
+  };
   let resolveFirst!: (line: string | null) => void;
   const first = new Promise<string | null>((resolve) => resolveFirst = resolve);
   const reader = proc.stdout.pipeThrough(new TextDecoderStream()).getReader();
@@ -97,18 +108,32 @@ export function spawnChild(command: readonly string[], options: SpawnChildOption
         buffered += chunk;
         let at;
         while ((at = buffered.indexOf("\n")) >= 0) {
-          lines.push(buffered.slice(0, at));
+          push(buffered.slice(0, at));
           buffered = buffered.slice(at + 1);
           if (lines.length === 1) resolveFirst(lines[0]);
         }
       }
-      if (buffered) lines.push(buffered);
+      if (buffered) push(buffered);
     } catch {
       // the child was killed, or wait() stopped reading
     } finally {
       resolveFirst(lines[0] ?? null);
+      for (const watch of watchers) watch(null);
     }
   })();
+  const line = (match: (line: string) => boolean, ms: number) => {
+    const found = lines.find(match);
+    if (found !== undefined) return Promise.resolve(found);
+    let watch!: (line: string | null) => void;
+    const next = new Promise<string | undefined>((resolve) => {
+      watch = (line) => {
+        if (line === null) resolve(undefined);
+        else if (match(line)) resolve(line);
+      };
+      watchers.add(watch);
+    });
+    return timeout(next, ms, undefined).finally(() => watchers.delete(watch));
+  };
   const kill = (signal: Deno.Signal = "SIGKILL") => {
     try {
       Deno.kill(_GROUPS ? -proc.pid : proc.pid, signal);
@@ -128,6 +153,7 @@ export function spawnChild(command: readonly string[], options: SpawnChildOption
     lines,
     first,
     drained,
+    line,
     kill,
     wait,
     async stop(graceMs = _GRACE_MS) {

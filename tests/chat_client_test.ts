@@ -220,17 +220,7 @@ Deno.test("a chat server restart with its history: the chat clients resume their
 /** Waits until the child printed a line that matches, 10 s at the most. */
 async function printed(child: Child, match: string | RegExp): Promise<string> {
   const test = (line: string) => typeof match === "string" ? line === match : match.test(line);
-  const found = await timeout(
-    (async () => {
-      for (;;) {
-        const line = child.lines.find(test);
-        if (line !== undefined) return line;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })(),
-    10_000,
-    undefined,
-  );
+  const found = await child.line(test, 10_000);
   if (found === undefined) {
     throw new Error(`No line ${match} within 10 s; printed: ${JSON.stringify(child.lines)}`);
   }
