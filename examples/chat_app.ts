@@ -54,18 +54,6 @@ import {
   MAX_TEXT_LENGTH,
 } from "./chat_contract.ts";
 
-export {
-  type ChatCloseKind,
-  chatContract,
-  type ChatErrorCode,
-  type ChatIn,
-  type ChatOut,
-  type ChatRequests,
-  MAX_ROOM_LENGTH,
-  MAX_ROOMS_PER_SESSION,
-  MAX_TEXT_LENGTH,
-};
-
 /** The context of a chat session: who the token belongs to. */
 export type ChatContext = { readonly user: string };
 

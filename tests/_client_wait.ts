@@ -32,3 +32,43 @@ export async function nextEvent<K extends keyof ClientEventMap>(
     off?.();
   }
 }
+
+/** What a client delivered on one topic, in order, and a bounded wait for more. */
+export interface Collected<T> {
+  /** Everything delivered so far. */
+  readonly got: T[];
+  /** Resolves once `count` have been delivered, or after `ms` (10 s by default) anyway. */
+  until(count: number, ms?: number): Promise<void>;
+}
+
+/**
+ * Collects what a client delivers on one topic.
+ *
+ * @param on Subscribes a handler to the topic, e.g. `(fn) => client.on("tick", fn)`.
+ * @param each Called with each item once it is collected, before any waiter is woken.
+ * @returns The items and the wait.
+ */
+export function collect<T>(
+  on: (handler: (data: T) => void) => void,
+  each?: (data: T) => void,
+): Collected<T> {
+  const got: T[] = [];
+  let wake: (() => void) | undefined;
+  on((data) => {
+    got.push(data);
+    each?.(data);
+    wake?.();
+  });
+  return {
+    got,
+    until: (count, ms = 10_000) =>
+      timeout(
+        new Promise<void>((resolve) => {
+          wake = () => got.length >= count && resolve();
+          wake();
+        }),
+        ms,
+        undefined,
+      ),
+  };
+}

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  type ChatOut,
-  type ChatServer,
-  createChatServer,
-  MAX_ROOM_LENGTH,
-} from "../examples/chat_app.ts";
+import { type ChatServer, createChatServer } from "../examples/chat_app.ts";
+import { type ChatOut, MAX_ROOM_LENGTH } from "../examples/chat_contract.ts";
 import { Inbox } from "./_inbox.ts";
 
 /** An envelope as the client sees it. */

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { connect, type WebSocketConstructor } from "../client/mod.ts";
 import { bunBinary } from "./_bun_binary.ts";
 import { spawnChild, timeout } from "./_child.ts";
-import { nextEvent } from "./_client_wait.ts";
+import { collect, nextEvent } from "./_client_wait.ts";
 import { silentProxy } from "./_silent_proxy.ts";
 import { livenessApp, type LivenessEvent, ticks } from "./fixtures/liveness_app.ts";
 
@@ -100,28 +100,15 @@ for (const runtime of ["deno", "bun"] as const) {
       reconnect: { base: 50, cap: 200 },
       WebSocket: Tracked,
     });
-    const got: number[] = [];
     let silencedAt = 0;
-    let wake: (() => void) | undefined;
-    client.on("tick", (n) => {
-      got.push(n);
+    const { got, until } = collect<number>((fn) => client.on("tick", fn), (n) => {
       // The proxy goes silent right after the client's last frame: the
       // client's deadline then runs from the silence.
       if (n === 2) {
         proxy.silence();
         silencedAt = performance.now();
       }
-      wake?.();
     });
-    const until = (count: number) =>
-      timeout(
-        new Promise<void>((resolve) => {
-          wake = () => got.length >= count && resolve();
-          wake();
-        }),
-        10_000,
-        undefined,
-      );
     try {
       const opened = await nextEvent(client.events, "open", 10_000);
       assert.ok(opened, "the client opened");

@@ -11,6 +11,7 @@ import { connect } from "../client/mod.ts";
 import { defineContract, RequestError, Server, type } from "../mod.ts";
 import { bunBinary } from "./_bun_binary.ts";
 import { runChild, timeout } from "./_child.ts";
+import { collect } from "./_client_wait.ts";
 import { contract } from "./fixtures/client_contract.ts";
 
 const PROBE = new URL("./fixtures/client_probe.ts", import.meta.url).pathname;
@@ -70,22 +71,7 @@ Deno.test("a joined room resumes across a server restart that keeps its history:
   let { server, http } = start();
   const port = http.addr.port;
   const client = connect(`ws://127.0.0.1:${port}/`, { contract: ticks });
-  const got: number[] = [];
-  let wake: (() => void) | undefined;
-  client.on("tick", (n) => {
-    got.push(n);
-    wake?.();
-  });
-  /** Waits for `count` ticks, 10 s at the most (then the assertions below fail). */
-  const until = (count: number) =>
-    timeout(
-      new Promise<void>((resolve) => {
-        wake = () => got.length >= count && resolve();
-        wake();
-      }),
-      10_000,
-      undefined,
-    );
+  const { got, until } = collect<number>((fn) => client.on("tick", fn));
   const recovery = new Promise<{ recovered: boolean; seq?: number }>((resolve) =>
     client.events.on("recovery", resolve)
   );
