@@ -22,6 +22,12 @@ export interface WriteScheduler {
   congested(outbound: Outbound): void;
   /** Forgets the side: it is closed. */
   forget(outbound: Outbound): void;
+  /**
+   * A side that coalesces (cork or batch) opened, or closed (`-1`): while
+   * none is open nothing can be coalesced, and the scheduler need not watch
+   * for busy turns.
+   */
+  coalescing(change: 1 | -1): void;
 }
 
 /** What every outbound side of one server shares. */
@@ -120,6 +126,7 @@ export class Outbound {
     this.#highWaterMark = shared.settings.highWaterMark;
     this.#mode = (batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT) |
       (drains ? _DRAINS : 0);
+    if ((this.#mode & 3) !== _DIRECT) shared.scheduler.coalescing(1);
   }
 
   /** Messages handed to the socket. */
@@ -280,6 +287,7 @@ export class Outbound {
     if (!this.#open) return;
     this.flushPending();
     this.#open = false;
+    if ((this.#mode & 3) !== _DIRECT) this.#shared.scheduler.coalescing(-1);
     const queue = this.#queue;
     if (queue === undefined) return;
     this.#shared.scheduler.forget(this);

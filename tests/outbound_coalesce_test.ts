@@ -319,3 +319,31 @@ Deno.test("A busy turn's coalesced frames keep the queue bound and the overflow 
   assert.deepEqual(sent, [...sent].sort((a, b) => a - b), "in order");
   assert.equal(drops.reduce((n, d) => n + d.messages, 0), stats.messagesDropped);
 });
+
+Deno.test("The turns are watched only while a side that coalesces is open", async () => {
+  let immediates = 0;
+  const { open } = relay({
+    timers: {
+      setImmediate: (fn: () => void) => {
+        immediates++;
+        setImmediate(fn);
+      },
+    },
+  });
+  const publisher = await open();
+  await open(); // plain subscribers, as on Deno: nothing to coalesce
+  await dispatch(publisher.connection, 0, 3);
+  await endOfTurn();
+  assert.equal(immediates, 0, "no turn's end watched with plain sockets only");
+  const batch = await open({ protocol: BATCH_PROTOCOL });
+  await dispatch(publisher.connection, 3, 3);
+  await endOfTurn();
+  assert.ok(immediates >= 1, "a batch subscriber makes the turns watched");
+  assert.deepEqual(envelopes(batch.socket), [3, 4, 5]);
+  batch.session.close();
+  await endOfTurn();
+  const before = immediates;
+  await dispatch(publisher.connection, 6, 3);
+  await endOfTurn();
+  assert.equal(immediates, before, "and only while it is open");
+});
