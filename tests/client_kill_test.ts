@@ -47,6 +47,23 @@ async function start(runtime: "deno" | "bun", port: number, children: Child[]): 
   return JSON.parse(first).port;
 }
 
+/**
+ * Starts the relay on `runtime` with two listeners in its room; the child
+ * and the clients are recorded for the test's cleanup.
+ */
+async function startListened(
+  runtime: "deno" | "bun",
+  children: Child[],
+  clients: RelayClient[],
+  signal: Signal,
+): Promise<{ port: number; url: string; listeners: Listener[] }> {
+  const port = await start(runtime, 0, children);
+  const url = `ws://127.0.0.1:${port}/`;
+  const listeners = [await listen(url, signal), await listen(url, signal)];
+  clients.push(...listeners.map((l) => l.client));
+  return { port, url, listeners };
+}
+
 /** Stops every child, even after a failure. */
 async function stopAll(children: Child[]): Promise<void> {
   await Promise.all(children.map((child) => child.stop(2_000)));
@@ -95,13 +112,7 @@ for (const runtime of ["deno", "bun"] as const) {
     let killedAt = 0;
     let pacing: Promise<number> | undefined;
     try {
-      const port = await start(runtime, 0, children);
-      const url = `ws://127.0.0.1:${port}/`;
-      const listeners = [
-        await listen(url, signal),
-        await listen(url, signal),
-      ];
-      clients.push(...listeners.map((l) => l.client));
+      const { port, url, listeners } = await startListened(runtime, children, clients, signal);
       const publisher = connectRelay(url);
       clients.push(publisher);
       const reopened: number[] = [];
@@ -194,13 +205,7 @@ for (const runtime of ["deno", "bun"] as const) {
     const clients: RelayClient[] = [];
     const signal = new Signal();
     try {
-      const port = await start(runtime, 0, children);
-      const url = `ws://127.0.0.1:${port}/`;
-      const listeners = [
-        await listen(url, signal),
-        await listen(url, signal),
-      ];
-      clients.push(...listeners.map((l) => l.client));
+      const { listeners } = await startListened(runtime, children, clients, signal);
       await listeners[0].client.request("run", { count: COUNT, rate: RATE, restartAt: AT });
       const ended = await signal.until(() => listeners.every((l) => l.ended), 20_000);
       const figures = listeners.map(({ got, recoveries, client }) => ({
