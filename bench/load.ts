@@ -23,6 +23,8 @@
  * messages that arrived in batch frames.
  *
  * `--rounds=N` runs each scenario N times as often (default 1).
+ * `--report=<file>` prints the report of a run saved with `--json` again
+ * and runs nothing.
  * `--against=<dir>` adds the switchboard servers of another checkout of this
  * repository (a `git worktree` at an older commit, say), named after its
  * commit (`switchboard_deno@abc1234`): each is started from that checkout's
@@ -43,6 +45,7 @@
  * deno task bench:load --scenarios=relay --rounds=2     # the relay workload only
  * deno task bench:load --json=.bench-out/load.json
  * deno task bench:load --against=../switchboard-before --rounds=3
+ * deno task bench:load --report=.bench-out/load.json    # a saved run's report again
  * ```
  *
  * @module
@@ -495,6 +498,62 @@ function cell(results: Results, scenario: string, server: string, path: string, 
   return fmt(num(runs, path), unit);
 }
 
+/** Student's t, two-sided 95%, for 1–30 degrees of freedom (1.96 beyond). */
+const T95 = [
+  12.71,
+  4.303,
+  3.182,
+  2.776,
+  2.571,
+  2.447,
+  2.365,
+  2.306,
+  2.262,
+  2.228,
+  2.201,
+  2.179,
+  2.16,
+  2.145,
+  2.131,
+  2.12,
+  2.11,
+  2.101,
+  2.093,
+  2.086,
+  2.08,
+  2.074,
+  2.069,
+  2.064,
+  2.06,
+  2.056,
+  2.052,
+  2.048,
+  2.045,
+  2.042,
+];
+
+/**
+ * The 95% confidence interval of the ratio `a / b`, from the runs paired
+ * by rotation (run i of each server ran in the same rotation, next to each
+ * other): the geometric mean of the per-rotation ratios, ± Student's t on
+ * their logarithms. `undefined` under 3 pairs. The median ratio can lie
+ * outside it when the runs are skewed; the interval says how far the
+ * machine's noise reaches in this run.
+ */
+function interval(a: Result[], b: Result[], path: string): [number, number] | undefined {
+  const logs: number[] = [];
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = field(a[i], path), y = field(b[i], path);
+    if (x !== undefined && y !== undefined && x > 0 && y > 0) logs.push(Math.log(x / y));
+  }
+  const n = logs.length;
+  if (n < 3) return undefined;
+  const mean = logs.reduce((sum, v) => sum + v, 0) / n;
+  const sd = Math.sqrt(logs.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (n - 1));
+  const half = (T95[n - 2] ?? 1.96) * sd / Math.sqrt(n);
+  return [Math.exp(mean - half), Math.exp(mean + half)];
+}
+
 /**
  * A table of `a / b` for each metric (a row) and pair of servers (a column).
  *
@@ -512,11 +571,16 @@ function ratioTable<P extends readonly [string, string, ...unknown[]]>(
     ms.map((m) => [
       m.label,
       ...pairs.map((pair) => {
-        const a = num(results[m.scenario]?.[pair[0]], m.path);
-        const b = num(results[m.scenario]?.[pair[1]], m.path);
-        return a === undefined || (b === undefined && m.kind !== "share")
-          ? "—"
-          : shown(m, a, b, pair);
+        const aRuns = results[m.scenario]?.[pair[0]];
+        const bRuns = results[m.scenario]?.[pair[1]];
+        const a = num(aRuns, m.path);
+        const b = num(bRuns, m.path);
+        if (a === undefined || (b === undefined && m.kind !== "share")) return "—";
+        const text = shown(m, a, b, pair);
+        const ci = m.kind === "share" || text === "—"
+          ? undefined
+          : interval(aRuns!, bRuns!, m.path);
+        return ci === undefined ? text : `${text} [${ci[0].toFixed(2)}–${ci[1].toFixed(2)}]`;
       }),
     ]),
   );
@@ -591,6 +655,8 @@ function report(
     "",
     "### Ratios against the raw baseline of the same runtime (memory: difference, then ratio; batch share: the batch server's own)",
     "",
+    "Each ratio is of the medians; in brackets, from 3 runs up, the 95% confidence interval of the ratio from the runs paired by rotation (see `interval`).",
+    "",
     ratios,
     ...(against.length > 0
       ? [
@@ -651,7 +717,42 @@ function withAgainst(
   return { servers: all, pairs };
 }
 
+/**
+ * The report of a run saved with `--json`, printed again (with this
+ * checkout's report code): the servers and scenarios are the file's.
+ */
+async function reportSaved(path: string): Promise<number> {
+  const saved = JSON.parse(await Deno.readTextFile(path)) as {
+    machine: string[];
+    quick: boolean;
+    results: Results;
+  };
+  const ids = Object.keys(saved.results);
+  const list = scenarios(saved.quick).filter((s) => ids.includes(s.id)).map((s) => ({
+    ...s,
+    repeat: Math.max(...Object.values(saved.results[s.id]).map((runs) => runs.length)),
+  }));
+  const names = new Set(ids.flatMap((id) => Object.keys(saved.results[id])));
+  const servers: ServerDef[] = [];
+  const against: [string, string][] = [];
+  for (const def of SERVERS) {
+    if (!names.has(def.name)) continue;
+    servers.push(def);
+    const other = [...names].find((n) => n.startsWith(`${def.name}@`));
+    if (other === undefined) continue;
+    servers.push({ ...def, name: other });
+    against.push([def.name, other]);
+  }
+  console.log(
+    [`Machine: ${saved.machine.join("; ")}.`, "", report(list, servers, saved.results, against)]
+      .join("\n"),
+  );
+  return 0;
+}
+
 async function main(): Promise<number> {
+  const saved = flag("report");
+  if (saved !== undefined) return await reportSaved(saved);
   const quick = Deno.args.includes("--quick");
   const onlyServers = flag("servers")?.split(",");
   const onlyScenarios = flag("scenarios")?.split(",");
