@@ -67,6 +67,7 @@ import {
   timeout,
 } from "./_process.ts";
 import type { ClientSpec } from "./load_client.ts";
+import { formatInterval, median, ratioInterval } from "./_stats.ts";
 
 /** Every kind of scenario, in the order a report lists them. */
 const KINDS: readonly ClientSpec["scenario"][] = ["fanout", "relay", "echo", "memory", "connects"];
@@ -224,13 +225,6 @@ function field(result: Result, path: string): number | undefined {
   let value: unknown = result;
   for (const key of path.split(".")) value = (value as Record<string, unknown>)?.[key];
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
-}
-
-function median(values: number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 /** The median over the repeats, or `undefined` if any repeat failed or lacks the field. */
@@ -498,62 +492,6 @@ function cell(results: Results, scenario: string, server: string, path: string, 
   return fmt(num(runs, path), unit);
 }
 
-/** Student's t, two-sided 95%, for 1–30 degrees of freedom (1.96 beyond). */
-const T95 = [
-  12.71,
-  4.303,
-  3.182,
-  2.776,
-  2.571,
-  2.447,
-  2.365,
-  2.306,
-  2.262,
-  2.228,
-  2.201,
-  2.179,
-  2.16,
-  2.145,
-  2.131,
-  2.12,
-  2.11,
-  2.101,
-  2.093,
-  2.086,
-  2.08,
-  2.074,
-  2.069,
-  2.064,
-  2.06,
-  2.056,
-  2.052,
-  2.048,
-  2.045,
-  2.042,
-];
-
-/**
- * The 95% confidence interval of the ratio `a / b`, from the runs paired
- * by rotation (run i of each server ran in the same rotation, next to each
- * other): the geometric mean of the per-rotation ratios, ± Student's t on
- * their logarithms. `undefined` under 3 pairs. The median ratio can lie
- * outside it when the runs are skewed; the interval says how far the
- * machine's noise reaches in this run.
- */
-function interval(a: Result[], b: Result[], path: string): [number, number] | undefined {
-  const logs: number[] = [];
-  for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const x = field(a[i], path), y = field(b[i], path);
-    if (x !== undefined && y !== undefined && x > 0 && y > 0) logs.push(Math.log(x / y));
-  }
-  const n = logs.length;
-  if (n < 3) return undefined;
-  const mean = logs.reduce((sum, v) => sum + v, 0) / n;
-  const sd = Math.sqrt(logs.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (n - 1));
-  const half = (T95[n - 2] ?? 1.96) * sd / Math.sqrt(n);
-  return [Math.exp(mean - half), Math.exp(mean + half)];
-}
-
 /**
  * A table of `a / b` for each metric (a row) and pair of servers (a column).
  *
@@ -577,10 +515,11 @@ function ratioTable<P extends readonly [string, string, ...unknown[]]>(
         const b = num(bRuns, m.path);
         if (a === undefined || (b === undefined && m.kind !== "share")) return "—";
         const text = shown(m, a, b, pair);
-        const ci = m.kind === "share" || text === "—"
-          ? undefined
-          : interval(aRuns!, bRuns!, m.path);
-        return ci === undefined ? text : `${text} [${ci[0].toFixed(2)}–${ci[1].toFixed(2)}]`;
+        const ci = m.kind === "share" || text === "—" ? undefined : ratioInterval(
+          aRuns!.map((r) => field(r, m.path)),
+          bRuns!.map((r) => field(r, m.path)),
+        );
+        return ci === undefined ? text : `${text} ${formatInterval(ci)}`;
       }),
     ]),
   );
@@ -655,7 +594,7 @@ function report(
     "",
     "### Ratios against the raw baseline of the same runtime (memory: difference, then ratio; batch share: the batch server's own)",
     "",
-    "Each ratio is of the medians; in brackets, from 3 runs up, the 95% confidence interval of the ratio from the runs paired by rotation (see `interval`).",
+    "Each ratio is of the medians; in brackets, from 3 runs up, the 95% confidence interval of the ratio from the runs paired by rotation (see `ratioInterval` in `_stats.ts`).",
     "",
     ratios,
     ...(against.length > 0
