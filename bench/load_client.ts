@@ -72,6 +72,12 @@ export interface ClientSpec {
   /** fanout and relay: messages in the warm-up round (0 for none). */
   warmup?: number;
   /**
+   * fanout and relay: after the warm-up round, whole unmeasured rounds
+   * until the warm-up took this many seconds (a server that finishes a
+   * round in a fraction of a second is still tiering up its JIT then).
+   */
+  warmupSeconds?: number;
+  /**
    * fanout and relay: a subprotocol the subscribers offer and the server
    * must accept (`"switchboard.batch"`: text frames may hold a JSON array of
    * envelopes). Without it, a batch frame fails the run.
@@ -541,11 +547,16 @@ async function _room(spec: ClientSpec): Promise<Record<string, unknown>> {
   for (const ws of subscribers) ws.onText = _onTick;
   _sampled = subscribers[0];
   await _waitMembers(spec.port, relay ? clients + 1 : clients);
+  let warmed = 0;
   if (warmup > 0) {
     _phase = `${name}: warm-up round`;
-    await _roomRound(subscribers, warmup, _trigger(relay, publisher, warmup, size));
+    warmed += await _roomRound(subscribers, warmup, _trigger(relay, publisher, warmup, size));
   }
   const trigger = _trigger(relay, publisher, count, size);
+  for (let round = 1; warmed < (spec.warmupSeconds ?? 0) && round <= 25; round++) {
+    _phase = `${name}: warm-up round ${round + 1}`;
+    warmed += await _roomRound(subscribers, count, trigger);
+  }
   const rates: number[] = [];
   const cpu = new _CpuWindow(spec.serverPid ?? 0);
   const minSeconds = spec.minSeconds ?? 0;
