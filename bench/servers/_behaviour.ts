@@ -72,6 +72,18 @@ export function fanoutRequest(data: unknown): FanoutRequest {
   return { count: count as number, size: size as number };
 }
 
+/**
+ * The idle timeout of every server under load, in seconds: longer than any
+ * run. A Deno server pings a client that sent nothing for half its idle
+ * timeout and closes it at the timeout if no pong came back, and the ping
+ * waits behind what the socket has buffered: at C=5000 a relay drains each
+ * socket at ~20 frames a second, so a ping behind 64 KB arrives after
+ * ~35 s, later than the 15 s switchboard's default (30 s) allows, and the
+ * raw server's unbounded buffer delays it more. Runs closed a subscriber
+ * that way (both servers); all of them get the same long timeout.
+ */
+export const IDLE_TIMEOUT = 960;
+
 /** The little of a WebSocket that answers an echo. */
 export interface EchoTarget {
   send(text: string): unknown;

@@ -6,7 +6,15 @@
  * with when each session opened.
  */
 import { HttpError, Server, type ServerOptions } from "../../mod.ts";
-import { fanoutRequest, memResponse, type ReadMemory, ROOM, tickPad, TOKEN } from "./_behaviour.ts";
+import {
+  fanoutRequest,
+  IDLE_TIMEOUT,
+  memResponse,
+  type ReadMemory,
+  ROOM,
+  tickPad,
+  TOKEN,
+} from "./_behaviour.ts";
 
 /** What a session's context holds: whether it is the publisher (`&pub=1`). */
 export interface BenchCtx {
@@ -19,6 +27,7 @@ export interface BenchCtx {
  * - `"load"`: no rate limit and no limit of sessions per client, for the
  *   load harness (`load.ts`, `soak.ts`), whose one client on one address
  *   drives thousands of sessions and tens of thousands of messages a second;
+ *   and the idle timeout of every server under load (`IDLE_TIMEOUT`);
  * - `"default"`: every default, the byte budget of `rateLimit` included;
  * - `"messages"`: the default message rate (100/s, burst 200) with no byte
  *   budget to speak of (`bytes: 1e12`), as `rateLimit` was before it had one.
@@ -27,9 +36,12 @@ export type BenchLimits = "load" | "default" | "messages";
 
 const _LIMITS: Record<
   BenchLimits,
-  Pick<ServerOptions<BenchCtx, object, object>, "maxSessionsPerClient" | "rateLimit">
+  Pick<
+    ServerOptions<BenchCtx, object, object>,
+    "maxSessionsPerClient" | "rateLimit" | "idleTimeout"
+  >
 > = {
-  load: { maxSessionsPerClient: Infinity, rateLimit: false },
+  load: { maxSessionsPerClient: Infinity, rateLimit: false, idleTimeout: IDLE_TIMEOUT },
   default: {},
   messages: { rateLimit: { rate: 100, burst: 200, bytes: 1e12, burstBytes: 1 << 20 } },
 };

@@ -7,7 +7,7 @@
  *
  * `bun bench/servers/native_bun.ts`
  */
-import { ROOM, textHandler } from "./_behaviour.ts";
+import { IDLE_TIMEOUT, ROOM, textHandler } from "./_behaviour.ts";
 import { benchFetch, type BenchWs, serve } from "./_bun.ts";
 
 let members = 0;
@@ -20,6 +20,7 @@ const onText = textHandler<BenchWs>(
 const http = serve({
   fetch: benchFetch(() => members),
   websocket: {
+    idleTimeout: IDLE_TIMEOUT,
     open(ws: BenchWs) {
       if (ws.data.publisher) return;
       ws.subscribe(ROOM);

@@ -6,7 +6,7 @@
  *
  * `bun bench/servers/raw_bun.ts`
  */
-import { textHandler } from "./_behaviour.ts";
+import { IDLE_TIMEOUT, textHandler } from "./_behaviour.ts";
 import { benchFetch, type BenchWs, serve } from "./_bun.ts";
 
 const room = new Set<BenchWs>();
@@ -20,6 +20,7 @@ const onText = textHandler<BenchWs>((text) => {
 serve({
   fetch: benchFetch(() => room.size),
   websocket: {
+    idleTimeout: IDLE_TIMEOUT,
     open(ws: BenchWs) {
       if (!ws.data.publisher) room.add(ws);
     },

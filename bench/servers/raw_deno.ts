@@ -6,7 +6,7 @@
  *
  * `deno run --allow-net --v8-flags=--expose-gc bench/servers/raw_deno.ts`
  */
-import { memResponse, textHandler, TOKEN } from "./_behaviour.ts";
+import { IDLE_TIMEOUT, memResponse, textHandler, TOKEN } from "./_behaviour.ts";
 import { memory, serve } from "./_deno.ts";
 
 const room = new Set<WebSocket>();
@@ -37,7 +37,7 @@ serve((request) => {
     return new Response("Upgrade Required", { status: 426 });
   }
   if (url.searchParams.get("token") !== TOKEN) return new Response("Unauthorized", { status: 401 });
-  const { socket, response } = Deno.upgradeWebSocket(request);
+  const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT });
   if (url.searchParams.has("pub")) publishers.add(socket);
   socket.onopen = onOpen;
   socket.onclose = onClose;
