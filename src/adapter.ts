@@ -8,7 +8,9 @@
  *
  * 1. `await server.handshake(request, info)`: the gate and the context
  *    factory. A `Response` is a refusal to send as it is; a
- *    {@linkcode Handshake} is an accepted upgrade.
+ *    {@linkcode Handshake} is an accepted upgrade. The answer is a promise
+ *    only if the context factory returned one, so an adapter can upgrade
+ *    in the request handler's own call (the Bun adapter does).
  * 2. Upgrade the request with the runtime. If that fails, answer with
  *    `server.upgradeFailed(request, handshake, error)`.
  * 3. Once the socket is open, `server.open(socket, handshake)` makes the
@@ -42,12 +44,12 @@
  *
  * @module
  */
-import type { Handshake } from "./gate.ts";
+import type { Handshake } from "./handshake.ts";
 import type { ServeInfo } from "./serving.ts";
 import type { CloseCause, Session } from "./session.ts";
 import type { Socket } from "./socket.ts";
 
-export { Handshake } from "./gate.ts";
+export { Handshake } from "./handshake.ts";
 export {
   type History,
   type HistoryEntry,
@@ -145,10 +147,19 @@ export interface AdapterServer<Ctx = any, In extends object = any, Out extends o
    * Runs the gate and the context factory on an upgrade request.
    *
    * @param request The upgrade request.
+   * The answer is synchronous unless the context factory returned a
+   * promise: a runtime that can upgrade only inside its request handler's
+   * own call, or keeps less per socket that way (Bun), upgrades at once when
+   * the answer is not a `Promise`. `await` works either way.
+   *
    * @param info The connection info; its remote address is the default client key.
-   * @returns The accepted handshake, or the refusal to answer with.
+   * @returns The accepted handshake, or the refusal to answer with; a
+   *   promise of one only if the context factory returned a promise.
    */
-  handshake(request: Request, info?: ServeInfo): Promise<Handshake<Ctx> | Response>;
+  handshake(
+    request: Request,
+    info?: ServeInfo,
+  ): Handshake<Ctx> | Response | Promise<Handshake<Ctx> | Response>;
   /**
    * Makes the session of a socket that just opened, and calls `onConnect`.
    *

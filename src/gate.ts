@@ -1,50 +1,11 @@
 import { HttpError } from "./errors.ts";
+import { Handshake } from "./handshake.ts";
 import type { HookRunner } from "./hooks.ts";
 import type { ServerOptions } from "./options.ts";
 import type { Refusal, ServeInfo } from "./serving.ts";
 import { type Clock, type GateSettings, normalOrigin } from "./settings.ts";
 import { BATCH_PROTOCOL, V1_BATCH_PROTOCOL, V1_PROTOCOL } from "./protocol.ts";
 import type { Tally } from "./stats.ts";
-
-/**
- * An upgrade request that passed the gate and the context factory, waiting
- * for its socket: hand it to `server.open()` once the socket is open, or to
- * `server.abandon()` if it never opens. It holds a place under the session
- * caps until then.
- *
- * Only the server's gate makes one (`server.handshake()`); `server.open()`
- * refuses any other, and each one opens at most one session.
- *
- * @typeParam Ctx The context type.
- *
- * @example An adapter's upgrade path
- * ```ts ignore
- * const handshake = await server.handshake(request, info);
- * if (handshake instanceof Response) return handshake; // refused
- * // ... upgrade; once the socket is open:
- * const connection = server.open(socket, handshake);
- * ```
- */
-export class Handshake<Ctx = unknown> {
-  /** What the context factory returned. */
-  readonly ctx: Ctx;
-  /** The chosen subprotocol, if any. */
-  readonly protocol: string | undefined;
-  /** Makes the type nominal: an object of the same shape is not a handshake. */
-  readonly #brand = true;
-
-  /**
-   * Made by the server's gate only; `server.open()` refuses a handshake
-   * its gate did not make.
-   *
-   * @param ctx The context.
-   * @param protocol The chosen subprotocol.
-   */
-  constructor(ctx: Ctx, protocol: string | undefined) {
-    this.ctx = ctx;
-    this.protocol = protocol;
-  }
-}
 
 /** An accepted handshake's admission under the caps, until an open, an abandon or its expiry. */
 class _Ticket {
@@ -161,11 +122,17 @@ export class Gate<Ctx> {
   }
 
   /**
-   * Runs the gate on an upgrade request.
+   * Runs the gate on an upgrade request: synchronously when the context
+   * factory is (or there is none), so that a runtime can upgrade in the same
+   * call (an upgrade after an `await` keeps more memory per socket on Bun);
+   * once its promise settles when it returns one.
    *
    * @returns The accepted handshake, or the refusal to answer with.
    */
-  async admit(request: Request, info: ServeInfo): Promise<Handshake<Ctx> | Response> {
+  admit(
+    request: Request,
+    info: ServeInfo,
+  ): Handshake<Ctx> | Response | Promise<Handshake<Ctx> | Response> {
     if (this.#closed) return this.refuse(request, 503, "shutting-down", "Server is shutting down");
     const broken = _brokenHandshake(request);
     if (broken !== undefined) {
@@ -193,22 +160,36 @@ export class Gate<Ctx> {
     }
     // Admitted now, so that concurrent handshakes cannot all pass the caps.
     this.#take(key);
-    let ctx: Ctx | Response;
     this.#deciding++;
+    let ctx: Ctx | Response | Promise<Ctx | Response>;
     try {
-      ctx = await this.#runContext(request, info);
+      ctx = this.#runContext(request, info);
     } catch (error) {
-      this.#deciding--;
-      this.#release(key);
-      if (error instanceof HttpError) {
-        return this.refuse(request, error.status, "context", error.message);
-      }
-      if (error === _TIMED_OUT) {
-        return this.refuse(request, 503, "context-timeout", "The context factory timed out");
-      }
-      this.#hooks.report(error, undefined, request);
-      return this.refuse(request, 500, "context-error", "Internal Server Error");
+      return this.#failed(request, key, error);
     }
+    if (!(ctx instanceof Promise)) return this.#decided(request, key, ctx);
+    return ctx.then(
+      (value) => this.#decided(request, key, value),
+      (error) => this.#failed(request, key, error),
+    );
+  }
+
+  /** The context factory threw or rejected: its place is given back, and the request refused. */
+  #failed(request: Request, key: string, error: unknown): Response {
+    this.#deciding--;
+    this.#release(key);
+    if (error instanceof HttpError) {
+      return this.refuse(request, error.status, "context", error.message);
+    }
+    if (error === _TIMED_OUT) {
+      return this.refuse(request, 503, "context-timeout", "The context factory timed out");
+    }
+    this.#hooks.report(error, undefined, request);
+    return this.refuse(request, 500, "context-error", "Internal Server Error");
+  }
+
+  /** The context factory answered: a handshake holding its place, or a refusal. */
+  #decided(request: Request, key: string, ctx: Ctx | Response): Handshake<Ctx> | Response {
     this.#deciding--;
     if (ctx instanceof Response) {
       this.#release(key);
@@ -324,8 +305,11 @@ export class Gate<Ctx> {
   #runContext(request: Request, info: ServeInfo): Ctx | Response | Promise<Ctx | Response> {
     const factory = this.#factory;
     if (factory === undefined) return undefined as Ctx;
-    const result = factory(request, info);
-    if (!(result instanceof Promise)) return result;
+    let result = factory(request, info);
+    if (!(result instanceof Promise)) {
+      if (!_isThenable(result)) return result;
+      result = Promise.resolve(result); // awaited, as `await` would
+    }
     const clock = this.#clock;
     let timer: unknown;
     const expired = new Promise<never>((_, reject) => {
@@ -366,6 +350,12 @@ export class Gate<Ctx> {
 }
 
 type _ContextFactory<Ctx> = NonNullable<ServerOptions<Ctx, object, object>["context"]>;
+
+/** Whether `value` has a `then` method, as `await` checks. */
+function _isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") && value !== null &&
+    typeof (value as { then?: unknown }).then === "function";
+}
 
 /** Rejects a context factory that ran past `handshakeTimeout`. */
 const _TIMED_OUT: unique symbol = Symbol("timed out");

@@ -7,7 +7,8 @@ import type {
 import { CloseCode } from "./close_codes.ts";
 import { Connection, type ConnectionHost } from "./connection.ts";
 import { attachWebSocket, upgradeWithDeno } from "./deno.ts";
-import { Gate, type Handshake } from "./gate.ts";
+import { Gate } from "./gate.ts";
+import type { Handshake } from "./handshake.ts";
 import { ClientRooms } from "./client_rooms.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import type { History } from "./history.ts";
@@ -305,9 +306,12 @@ export class Server<
 
   /**
    * For adapters ({@linkcode AdapterServer.handshake}): the gate and the context factory.
-   * @returns A `Response` that refuses the upgrade, or the accepted handshake.
+   * @returns The refusal or the handshake; a promise only if the context factory returned one.
    */
-  handshake(request: Request, info: ServeInfo = {}): Promise<Response | Handshake<Ctx>> {
+  handshake(
+    request: Request,
+    info: ServeInfo = {},
+  ): Handshake<Ctx> | Response | Promise<Handshake<Ctx> | Response> {
     return this.#gate.admit(request, info);
   }
 
@@ -383,10 +387,8 @@ export class Server<
     if (connection.protocol) this.#heartbeat.delete(connection);
     if (!lingering) this.#gate.release(connection.admission);
     this.#tally.closed++;
-    const onClose = this.#options.onClose;
-    if (onClose !== undefined) {
-      this.#runner.call(onClose, connection.session, connection.closeCause!);
-    }
+    const onClose = this.#options.onClose, cause = connection.closeCause!;
+    if (onClose !== undefined) this.#runner.call(onClose, connection.session, cause);
   }
 
   /** A lingering connection is gone at last: its admission goes back to the caps. */

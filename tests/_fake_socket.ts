@@ -23,7 +23,7 @@ import {
   type BunSocketAddress,
 } from "../src/adapters/bun.ts";
 import type { EnvelopeError } from "../src/errors.ts";
-import { Handshake } from "../src/gate.ts";
+import { Handshake } from "../src/handshake.ts";
 import type { Refusal, ServeInfo, ServerOptions, Timers } from "../src/options.ts";
 import { Server } from "../src/server.ts";
 import type { CloseCause, DropInfo, Session } from "../src/session.ts";

@@ -130,6 +130,24 @@ Deno.test("bunAdapter() fetch upgrades with the context, the client's address an
   assert.equal(connects[0].ctx.user, "grace");
 });
 
+Deno.test("bunAdapter() fetch upgrades in the same call when the context factory is synchronous", async () => {
+  // Bun keeps more memory per socket upgraded after an `await`.
+  const sync = setupBun({ context: () => ({ user: "ada" }) });
+  assert.equal(sync.adapter.fetch(bunRequest(), sync.bun), undefined);
+  assert.equal(sync.connects.length, 1);
+  const refused = setupBun({ context: () => new Response("no", { status: 401 }) });
+  const response = refused.adapter.fetch(bunRequest(), refused.bun);
+  assert.ok(response instanceof Response);
+  assert.equal(response.status, 401);
+  await response.body?.cancel();
+  const async = setupBun({ context: () => Promise.resolve({ user: "grace" }) });
+  const pending = async.adapter.fetch(bunRequest(), async.bun);
+  assert.ok(pending instanceof Promise);
+  assert.equal(async.bun.upgrades.length, 0);
+  assert.equal(await pending, undefined);
+  assert.equal(async.connects.length, 1);
+});
+
 Deno.test("bunAdapter() fetch upgrades with the subprotocol the server chose", async () => {
   const { adapter, bun } = setupBun({ protocols: ["superchat", "chat"] });
   const response = await adapter.fetch(

@@ -197,6 +197,49 @@ Deno.test("Server.handshake() returns the ctx and the protocol without upgrading
   assert.equal(server.sessions.size, 0);
 });
 
+Deno.test("Server.handshake() answers in the same call unless the context factory returns a promise", async (t) => {
+  await t.step("no factory, or a synchronous one: a handshake, not a promise", () => {
+    for (const options of [{}, { context: () => ({ n: 1 }) }]) {
+      const handshake = setup(options).server.handshake(upgradeRequest(), CLIENT);
+      assert.ok(!(handshake instanceof Promise) && !(handshake instanceof Response));
+    }
+  });
+  await t.step("a synchronous refusal or throw: a response, not a promise", () => {
+    const refusing = setup({
+      context: () => {
+        throw new HttpError(403, "no");
+      },
+    });
+    const refused = refusing.server.handshake(upgradeRequest(), CLIENT);
+    assert.ok(refused instanceof Response);
+    assert.equal(refused.status, 403);
+    const throwing = setup({
+      context: () => {
+        throw new TypeError("a bug in auth");
+      },
+    });
+    const failed = throwing.server.handshake(upgradeRequest(), CLIENT);
+    assert.ok(failed instanceof Response);
+    assert.equal(failed.status, 500);
+    assert.equal(throwing.errors.length, 1);
+  });
+  await t.step("an async factory: a promise of the handshake", async () => {
+    const { server } = setup({ context: () => Promise.resolve({ n: 2 }) });
+    const pending = server.handshake(upgradeRequest(), CLIENT);
+    assert.ok(pending instanceof Promise);
+    const handshake = await pending;
+    assert.ok(!(handshake instanceof Response));
+    assert.deepEqual(handshake.ctx, { n: 2 });
+  });
+  await t.step("a thenable that is not a Promise is awaited, as `await` would", async () => {
+    const thenable = { then: (resolve: (ctx: { n: number }) => void) => resolve({ n: 3 }) };
+    const { server } = setup({ context: () => thenable as unknown as { n: number } });
+    const handshake = await server.handshake(upgradeRequest(), CLIENT);
+    assert.ok(!(handshake instanceof Response));
+    assert.deepEqual(handshake.ctx, { n: 3 });
+  });
+});
+
 // ---------------------------------------------------------------- subprotocols
 
 Deno.test("The server chooses its most preferred subprotocol among those the client offers", async (t) => {

@@ -5,7 +5,7 @@
  * is in `shutdown_test.ts`.
  */
 import assert from "node:assert/strict";
-import { Handshake } from "../src/gate.ts";
+import { Handshake } from "../src/handshake.ts";
 import type { ServerOptions, Timers } from "../src/options.ts";
 import { Server } from "../src/server.ts";
 import type { EventMap } from "../src/topics.ts";
