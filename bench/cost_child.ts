@@ -12,6 +12,8 @@
  * @module
  */
 import process from "node:process";
+import type { Socket } from "../src/adapter.ts";
+import { openBenchSession } from "./_open.ts";
 
 /** What one run measures. */
 export interface CostSpec {
@@ -42,23 +44,12 @@ const ROOM = "room";
 type Any = any;
 
 /** Opens a session on `socket`, through the doors the checkout has. */
-async function open(server: Any, socket: object, protocol: string | undefined): Promise<Any> {
+async function open(server: Any, socket: Socket, protocol: string | undefined): Promise<Any> {
   if (typeof server.handshake !== "function") {
     // Before the redesign (00d714c) `open()` took the handshake's fields.
     return server.open(socket, { ctx: undefined, protocol }, { drains: true });
   }
-  const request = new Request("http://127.0.0.1/", {
-    headers: {
-      connection: "Upgrade",
-      upgrade: "websocket",
-      "sec-websocket-version": "13",
-      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      ...(protocol === undefined ? {} : { "sec-websocket-protocol": protocol }),
-    },
-  });
-  const handshake = await server.handshake(request, { remoteAddr: { hostname: "127.0.0.1" } });
-  if (handshake instanceof Response) throw new Error(`Refused: ${handshake.status}`);
-  return server.open(socket, handshake, { drains: true });
+  return (await openBenchSession(server, protocol, socket)).connection;
 }
 
 async function main(spec: CostSpec): Promise<void> {
