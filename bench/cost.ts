@@ -4,7 +4,8 @@
  *
  * End-to-end figures (`bench/load.ts`) are dominated by the kernel: a
  * delivery costs the server ~7–9 µs of which the library's JavaScript is
- * ~0.02–0.1 µs, and whole runs move by 5–20% with the machine's state, so
+ * ~0.01–0.03 µs (an echo: ~1 µs of ~10), and whole runs move by 5–20%
+ * with the machine's state, so
  * they cannot tell a change in the library's own cost of a few percent.
  * This harness measures just that cost: each run is a fresh process
  * (`bench/cost_child.ts`) that loads one checkout's `mod.ts`, opens sessions
