@@ -1,5 +1,5 @@
 import { HttpError } from "./errors.ts";
-import { Handshake } from "./handshake.ts";
+import { brokenHandshake, Handshake } from "./handshake.ts";
 import type { HookRunner } from "./hooks.ts";
 import type { ServerOptions } from "./options.ts";
 import type { Refusal, ServeInfo } from "./serving.ts";
@@ -11,12 +11,12 @@ import type { Tally } from "./stats.ts";
 class _Ticket {
   /** The client key it counts under; `""` for none. */
   readonly key: string;
-  /** Gives the admission back if no socket opened in time. */
-  readonly timer: unknown;
+  /** When the admission goes back if no socket opened (the clock's `now()`, ms). */
+  readonly deadline: number;
 
-  constructor(key: string, timer: unknown) {
+  constructor(key: string, deadline: number) {
     this.key = key;
-    this.timer = timer;
+    this.deadline = deadline;
   }
 }
 
@@ -39,8 +39,13 @@ export class Gate<Ctx> {
   readonly #hooks: HookRunner<any>;
   readonly #tally: Tally;
   readonly #onRefuse: ((request: Request, refusal: Refusal) => unknown) | undefined;
-  /** Handshakes accepted and neither opened, abandoned nor expired. */
+  /**
+   * Handshakes accepted and neither opened, abandoned nor expired, oldest
+   * first: all wait the same `handshakeTimeout`, so one timer, armed for
+   * the oldest, expires them all in turn (no timer a connect).
+   */
   readonly #tickets = new Map<Handshake<Ctx>, _Ticket>();
+  #expiry: unknown;
   /** Every handshake this gate made, to tell a used one from a foreign one. */
   readonly #made = new WeakSet<Handshake<Ctx>>();
   readonly #perClient = new Map<string, number>();
@@ -134,7 +139,7 @@ export class Gate<Ctx> {
     info: ServeInfo,
   ): Handshake<Ctx> | Response | Promise<Handshake<Ctx> | Response> {
     if (this.#closed) return this.refuse(request, 503, "shutting-down", "Server is shutting down");
-    const broken = _brokenHandshake(request);
+    const broken = brokenHandshake(request);
     if (broken !== undefined) {
       const [status, fault] = broken;
       const response = this.refuse(
@@ -203,11 +208,9 @@ export class Gate<Ctx> {
     const handshake = new Handshake(ctx, this.#chooseProtocol(request));
     // Its socket must open in time: a runtime may report nothing at all for
     // a client that left before or during the 101 (Deno does not).
-    const timer = this.#clock.setTimeout(
-      () => this.abandon(handshake),
-      this.#settings.handshakeTimeout,
-    );
-    this.#tickets.set(handshake, new _Ticket(key, timer));
+    const timeout = this.#settings.handshakeTimeout;
+    this.#tickets.set(handshake, new _Ticket(key, this.#clock.now() + timeout));
+    this.#expiry ??= this.#clock.setTimeout(this.#expire, timeout);
     this.#made.add(handshake);
     return handshake;
   }
@@ -229,8 +232,7 @@ export class Gate<Ctx> {
           : "Cannot open a session: the handshake was not made by this server",
       );
     }
-    this.#tickets.delete(handshake);
-    this.#clock.clearTimeout(ticket.timer);
+    this.#withdraw(handshake);
     return ticket.key;
   }
 
@@ -238,11 +240,31 @@ export class Gate<Ctx> {
   abandon(handshake: Handshake<Ctx>): void {
     const ticket = this.#tickets.get(handshake);
     if (ticket === undefined) return;
-    this.#tickets.delete(handshake);
-    this.#clock.clearTimeout(ticket.timer);
+    this.#withdraw(handshake);
     this.#abandoned++;
     this.#release(ticket.key);
   }
+
+  /** Takes a ticket out; the expiry timer stops with the last one. */
+  #withdraw(handshake: Handshake<Ctx>): void {
+    this.#tickets.delete(handshake);
+    if (this.#tickets.size > 0 || this.#expiry === undefined) return;
+    this.#clock.clearTimeout(this.#expiry);
+    this.#expiry = undefined;
+  }
+
+  /** Abandons the handshakes past their deadline, then waits for the oldest left. */
+  readonly #expire = (): void => {
+    this.#expiry = undefined;
+    const now = this.#clock.now();
+    for (const [handshake, ticket] of this.#tickets) {
+      if (ticket.deadline > now) {
+        this.#expiry = this.#clock.setTimeout(this.#expire, ticket.deadline - now);
+        return;
+      }
+      this.abandon(handshake);
+    }
+  };
 
   /** Gives back a session's admission once its connection is gone. */
   release(key: string): void {
@@ -363,26 +385,3 @@ const _TIMED_OUT: unique symbol = Symbol("timed out");
 function _remoteHost(_request: Request, info: ServeInfo): string | undefined {
   return info.remoteAddr?.hostname;
 }
-
-/**
- * The checks of RFC 6455 §4.2.1 that the runtimes make differently (Deno
- * lets several through), made here so both answer alike: the status and
- * what is wrong, or `undefined` for a sound handshake.
- */
-function _brokenHandshake(request: Request): [400 | 426, string] | undefined {
-  if (request.method !== "GET") return [400, `the method must be GET, not ${request.method}`];
-  const connection = request.headers.get("connection");
-  if (!connection?.split(",").some((option) => option.trim().toLowerCase() === "upgrade")) {
-    return [400, "the 'connection' header must contain 'Upgrade'"];
-  }
-  const key = request.headers.get("sec-websocket-key");
-  if (!key) return [400, "the 'sec-websocket-key' header must be set"];
-  // One header holding 16 bytes in base64; a repeated header reads "a, b".
-  if (!_KEY.test(key)) return [400, "the 'sec-websocket-key' header must be 16 bytes in base64"];
-  if (request.headers.get("sec-websocket-version") !== "13") {
-    return [426, "the 'sec-websocket-version' header must be 13"];
-  }
-  return undefined;
-}
-
-const _KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;

@@ -37,3 +37,26 @@ export class Handshake<Ctx = unknown> {
     this.protocol = protocol;
   }
 }
+
+/**
+ * The checks of RFC 6455 §4.2.1 that the runtimes make differently (Deno
+ * lets several through), made here so both answer alike: the status and
+ * what is wrong, or `undefined` for a sound handshake.
+ */
+export function brokenHandshake(request: Request): [400 | 426, string] | undefined {
+  if (request.method !== "GET") return [400, `the method must be GET, not ${request.method}`];
+  const connection = request.headers.get("connection");
+  if (!connection?.split(",").some((option) => option.trim().toLowerCase() === "upgrade")) {
+    return [400, "the 'connection' header must contain 'Upgrade'"];
+  }
+  const key = request.headers.get("sec-websocket-key");
+  if (!key) return [400, "the 'sec-websocket-key' header must be set"];
+  // One header holding 16 bytes in base64; a repeated header reads "a, b".
+  if (!_KEY.test(key)) return [400, "the 'sec-websocket-key' header must be 16 bytes in base64"];
+  if (request.headers.get("sec-websocket-version") !== "13") {
+    return [426, "the 'sec-websocket-version' header must be 13"];
+  }
+  return undefined;
+}
+
+const _KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;

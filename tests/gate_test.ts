@@ -10,7 +10,7 @@ import { HttpError } from "../src/errors.ts";
 import type { Refusal, ServerOptions } from "../src/options.ts";
 import { Server } from "../src/server.ts";
 import type { EventMap } from "../src/topics.ts";
-import { CLIENT, endOfTick, setup, upgradeRequest } from "./_fake_socket.ts";
+import { CLIENT, endOfTick, FakeSocket, setup, upgradeRequest } from "./_fake_socket.ts";
 
 type Options<Ctx> = ServerOptions<Ctx, EventMap, EventMap>;
 
@@ -325,4 +325,27 @@ Deno.test("A broken handshake is refused before the context factory, the same on
     const { status } = setup();
     assert.equal(await status(), 101);
   });
+});
+
+Deno.test("Handshakes waiting for their sockets expire each at its own deadline, on one timer", async () => {
+  const { server, timers, accept } = setup({ handshakeTimeout: 500 });
+  await accept(); // expires at 500
+  timers.tick(200);
+  await accept(); // at 700
+  const claimed = await accept(); // would be 700, but opens
+  assert.equal(timers.pending, 1, "one timer for all of them");
+  server.open(new FakeSocket(), claimed);
+  timers.tick(299);
+  assert.deepEqual([server.stats.handshakes, server.stats.abandoned], [2, 0]);
+  timers.tick(1); // 500
+  assert.deepEqual([server.stats.handshakes, server.stats.abandoned], [1, 1]);
+  timers.tick(199);
+  assert.equal(server.stats.abandoned, 1);
+  timers.tick(1); // 700
+  assert.deepEqual([server.stats.handshakes, server.stats.abandoned], [0, 2]);
+  assert.equal(timers.pending, 0, "no timer is left once none waits");
+  const last = await accept();
+  assert.equal(timers.pending, 1);
+  server.open(new FakeSocket(), last);
+  assert.equal(timers.pending, 0, "the last one opened: its timer stops");
 });
