@@ -1,7 +1,7 @@
 import type { Connection as AdapterConnection } from "./adapter.ts";
 import { runtimeCause } from "./close_cause.ts";
 import { CloseCode } from "./close_codes.ts";
-import { type EnvelopeError, SessionClosedError } from "./errors.ts";
+import { type EnvelopeError, type QueueFullError, SessionClosedError } from "./errors.ts";
 import { type ClientRooms, isControlTopic } from "./client_rooms.ts";
 import { Call } from "./contract_rules.ts";
 import type { ConnectionHooks, HookRunner } from "./hooks.ts";
@@ -10,7 +10,6 @@ import type { RequestRunner } from "./requests.ts";
 import type { Clock, LifeSettings } from "./settings.ts";
 import { Outbound, type OutboundOwner, type OutboundShared } from "./outbound.ts";
 import { encodeEnvelope, type Envelope, ERROR_TOPIC, isBatch, isV1 } from "./protocol.ts";
-import type { QueueFullError } from "./errors.ts";
 import type { RoomIndex } from "./rooms.ts";
 import type { Frame } from "./send_queue.ts";
 import {
@@ -45,19 +44,19 @@ export interface ConnectionHost<Ctx, In extends object, Out extends object> {
   readonly clientRooms: ClientRooms<Session<Ctx, In, Out>>;
   /** Checks outbound data, under `validateOutbound`. */
   readonly check: ((topic: string, data: unknown) => void) | undefined;
-  /**
-   * The session is closed: out of the registry, `onClose`. `lingering` if the
-   * runtime has not reported the connection gone yet.
-   */
+  /** The session is closed (out of the registry, `onClose`); `lingering` until the runtime reports it gone. */
   closed(connection: Connection<Ctx, In, Out>, lingering: boolean): void;
   /** A lingering connection is gone at last: its admission goes back. */
   disconnected(connection: Connection<Ctx, In, Out>): void;
 }
 
-const _OPEN = 0;
-const _CLOSING = 1;
-const _CLOSED = 2;
+const _OPEN: number = 0;
+const _CLOSING: number = 1;
+const _CLOSED: number = 2;
 const _STATES = ["open", "closing", "closed"] as const;
+// `#bits`: the state under `_STATE`, plus `_V1` for a session of protocol v1.
+const _STATE = 3;
+const _V1 = 4;
 const _NO_ROOMS: ReadonlySet<string> = new Set<string>();
 
 /** What a connection needs only once it ends (or its runtime reports an error). */
@@ -82,14 +81,13 @@ export class Connection<Ctx, In extends object, Out extends object>
   readonly session: Session<Ctx, In, Out>;
   /** The client key its place under the session caps is held by. */
   readonly admission: string;
-  /** A session of protocol v1. */
-  readonly protocol: boolean;
   readonly #host: ConnectionHost<Ctx, In, Out>;
   readonly #outbound: Outbound;
   #inbound: Inbound | undefined;
   /** The rooms it is in (a lone room as its name: most sessions are in one); once closing, the rooms it left. */
   #rooms: Set<string> | string | undefined;
-  #state = _OPEN;
+  /** The state and `_V1`: one field, not two, for the memory of an idle session. */
+  #bits: number;
   #ending: _Ending | undefined;
 
   constructor(
@@ -99,9 +97,18 @@ export class Connection<Ctx, In extends object, Out extends object>
   ) {
     this.#host = host;
     this.admission = init.admission;
-    this.protocol = isV1(init.chosen);
+    this.#bits = _OPEN | (isV1(init.chosen) ? _V1 : 0);
     this.#outbound = new Outbound(host.outbound, this, socket, isBatch(init.chosen), init.drains);
     this.session = new Session(init.id, init.ctx, this);
+  }
+
+  /** A session of protocol v1. */
+  get protocol(): boolean {
+    return (this.#bits & _V1) !== 0;
+  }
+
+  get #state(): number {
+    return this.#bits & _STATE;
   }
 
   // ---------------------------------------------------------------- the session's engine
@@ -340,7 +347,7 @@ export class Connection<Ctx, In extends object, Out extends object>
   /** Decides to close: nothing is sent after this; every room is left. */
   #beginClose(cause: Omit<CloseCause, "rooms">): void {
     if (this.#state !== _OPEN) return;
-    this.#state = _CLOSING;
+    this.#bits = (this.#bits & ~_STATE) | _CLOSING;
     this.#ended().cause = { ...cause, rooms: this.#roomSet() };
     this.#stop();
     try {
@@ -379,7 +386,7 @@ export class Connection<Ctx, In extends object, Out extends object>
       ending.cause = { ...cause!, rooms: this.#roomSet() };
       this.#stop();
     }
-    this.#state = _CLOSED;
+    this.#bits = (this.#bits & ~_STATE) | _CLOSED;
     if (forced) ending.cause = { ...ending.cause!, forced: true };
     if (ending.closeTimer !== undefined) {
       this.#host.clock.clearTimeout(ending.closeTimer);

@@ -66,8 +66,14 @@ export class BatchJoiner {
 const _DIRECT = 0;
 const _CORK = 1;
 const _JOIN = 2;
-/** Set in `#mode` when the adapter reports drains. */
+/** The bits of `#flags` that say how frames are written. */
+const _HOW = 3;
+/** Set in `#flags` when the adapter reports drains. */
 const _DRAINS = 4;
+/** Set in `#flags` once the side is closed: nothing more is taken. */
+const _CLOSED = 8;
+/** Set in `#flags` while a hook runs for a message this socket received. */
+const _RECEIVING = 16;
 /** A coalesced write is cut at this many bytes. */
 const _COALESCE_BYTES = 16 * 1024;
 
@@ -92,13 +98,13 @@ export class Outbound {
   readonly #shared: OutboundShared;
   readonly #owner: OutboundOwner;
   readonly #socket: Socket;
-  /** `_DIRECT`, `_CORK` or `_JOIN`, plus `_DRAINS`. */
-  readonly #mode: number;
+  /**
+   * `_DIRECT`, `_CORK` or `_JOIN`, plus `_DRAINS`, `_CLOSED`, `_RECEIVING`:
+   * one field, not four, for the memory of an idle session.
+   */
+  #flags: number;
   /** The settings' high-water mark, read once per frame: kept here, next to the other fields read. */
   readonly #highWaterMark: number;
-  #open = true;
-  /** `true` while a hook runs for a message this socket received (Bun corks those sends). */
-  receiving = false;
   #pending: (string | Uint8Array<ArrayBuffer>)[] | undefined;
   #pendingBytes = 0;
   #queue: SendQueue | undefined;
@@ -124,9 +130,18 @@ export class Outbound {
     this.#owner = owner;
     this.#socket = socket;
     this.#highWaterMark = shared.settings.highWaterMark;
-    this.#mode = (batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT) |
+    this.#flags = (batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT) |
       (drains ? _DRAINS : 0);
-    if ((this.#mode & 3) !== _DIRECT) shared.scheduler.coalescing(1);
+    if ((this.#flags & _HOW) !== _DIRECT) shared.scheduler.coalescing(1);
+  }
+
+  /** `true` while a hook runs for a message this socket received (Bun corks those sends). */
+  get receiving(): boolean {
+    return (this.#flags & _RECEIVING) !== 0;
+  }
+
+  set receiving(value: boolean) {
+    this.#flags = value ? this.#flags | _RECEIVING : this.#flags & ~_RECEIVING;
   }
 
   /** Messages handed to the socket. */
@@ -166,15 +181,17 @@ export class Outbound {
    * @returns What happened to it.
    */
   offer(data: string | Uint8Array<ArrayBuffer>, bytes: number, frame?: Frame): SendResult {
-    if (!this.#open) return "closed";
+    const flags = this.#flags;
+    if ((flags & _CLOSED) !== 0) return "closed";
     let queue = this.#queue;
     if (
       (queue === undefined || queue.length === 0) &&
       this.#socket.bufferedAmount + this.#pendingBytes < this.#highWaterMark
     ) {
+      const how = flags & _HOW;
       if (
-        (this.#mode & 3) === _DIRECT || ((this.#mode & 3) === _CORK && this.receiving) ||
-        ((this.#mode & 3) === _JOIN && typeof data !== "string")
+        how === _DIRECT || (how === _CORK && (flags & _RECEIVING) !== 0) ||
+        (how === _JOIN && typeof data !== "string")
       ) {
         // (A corking runtime already corks sends made in the socket's own handler.)
         if (this.#pendingBytes > 0) this.flushPending();
@@ -199,7 +216,7 @@ export class Outbound {
       case "queued":
         this.#rare().messagesQueued++;
         if ("dropped" in result) this.#dropped("overflow", result.dropped, result.droppedBytes);
-        if ((this.#mode & _DRAINS) === 0) this.#shared.scheduler.congested(this);
+        if ((flags & _DRAINS) === 0) this.#shared.scheduler.congested(this);
         return "queued";
       case "dropped":
         this.#dropped("overflow", 1, bytes);
@@ -225,7 +242,7 @@ export class Outbound {
     if (pending === undefined || pending.length === 0) return;
     const bytes = this.#pendingBytes;
     this.#pendingBytes = 0;
-    if ((this.#mode & 3) === _JOIN) {
+    if ((this.#flags & _HOW) === _JOIN) {
       const count = pending.length;
       // A batch socket's pending frames are all text: binary ones go at once.
       const frame = count === 1 ? pending[0] : this.#shared.joiner.join(pending as string[]);
@@ -267,15 +284,15 @@ export class Outbound {
     if (queue === undefined) return true;
     const socket = this.#socket;
     const limit = this.#highWaterMark;
-    while (this.#open && queue.length > 0 && socket.bufferedAmount < limit) {
-      if ((this.#mode & 3) === _JOIN && typeof queue.peek()!.data === "string") {
+    while ((this.#flags & _CLOSED) === 0 && queue.length > 0 && socket.bufferedAmount < limit) {
+      if ((this.#flags & _HOW) === _JOIN && typeof queue.peek()!.data === "string") {
         this.#flushBatch(queue);
       } else {
         const frame = queue.shift()!;
         this.#write(frame.data, frame.bytes, 1);
       }
     }
-    return queue.length === 0 || !this.#open;
+    return queue.length === 0 || (this.#flags & _CLOSED) !== 0;
   }
 
   /**
@@ -284,10 +301,10 @@ export class Outbound {
    * nothing more is taken.
    */
   close(): void {
-    if (!this.#open) return;
+    if ((this.#flags & _CLOSED) !== 0) return;
     this.flushPending();
-    this.#open = false;
-    if ((this.#mode & 3) !== _DIRECT) this.#shared.scheduler.coalescing(-1);
+    this.#flags |= _CLOSED;
+    if ((this.#flags & _HOW) !== _DIRECT) this.#shared.scheduler.coalescing(-1);
     const queue = this.#queue;
     if (queue === undefined) return;
     this.#shared.scheduler.forget(this);

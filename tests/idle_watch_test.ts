@@ -11,7 +11,8 @@ import { FakeTimers, setupBun } from "./_fake_socket.ts";
 import { timeout } from "./_child.ts";
 
 class _Peer implements Watched {
-  heard = false;
+  quiet = 0;
+  slot = -1;
   pings = 0;
   expired = 0;
   ping(): void {
@@ -46,7 +47,7 @@ Deno.test("IdleWatch keeps a socket that answers: any inbound frame, a pong too,
   watch.add(peer);
   for (let i = 0; i < 10; i++) {
     clock.tick(1000);
-    if (peer.pings > i / 2) peer.heard = true; // the pong to each ping
+    if (peer.pings > i / 2) peer.quiet = 0; // the pong to each ping
   }
   assert.equal(peer.expired, 0);
   assert.ok(peer.pings >= 4);
@@ -61,7 +62,7 @@ Deno.test("IdleWatch expires each silent socket once and keeps the others", () =
   watch.add(silent);
   watch.add(chatty);
   for (let i = 0; i < 8; i++) {
-    chatty.heard = true;
+    chatty.quiet = 0;
     clock.tick(500);
   }
   assert.equal(silent.expired, 1);
@@ -70,6 +71,46 @@ Deno.test("IdleWatch expires each silent socket once and keeps the others", () =
   assert.equal(watch.size, 1);
   watch.delete(chatty);
   assert.equal(clock.pending, 0);
+});
+
+Deno.test("IdleWatch forgets a socket from the middle of its list and keeps walking the others", () => {
+  const clock = new FakeTimers();
+  const watch = new IdleWatch(2, clock);
+  const [a, b, c] = [new _Peer(), new _Peer(), new _Peer()];
+  watch.add(a);
+  watch.add(b);
+  watch.add(c);
+  assert.equal(watch.delete(b), true);
+  assert.equal(watch.delete(b), false, "a second delete finds nothing");
+  assert.equal(b.slot, -1);
+  assert.equal(watch.size, 2);
+  clock.tick(1000);
+  clock.tick(1000);
+  assert.deepEqual([a.pings, b.pings, c.pings], [1, 0, 1]);
+  clock.tick(1000);
+  assert.deepEqual([a.expired, b.expired, c.expired], [1, 0, 1]);
+  assert.equal(watch.size, 0);
+  assert.equal(clock.pending, 0);
+});
+
+Deno.test("IdleWatch does not expire a socket that a ping closed in the same walk", () => {
+  const clock = new FakeTimers();
+  const watch = new IdleWatch(2, clock);
+  const gone = new _Peer(), other = new _Peer();
+  // A ping to a socket the runtime already closed: its close handler runs inside.
+  gone.ping = () => {
+    gone.pings++;
+    watch.delete(gone);
+  };
+  watch.add(gone);
+  watch.add(other);
+  clock.tick(1000);
+  clock.tick(1000);
+  assert.equal(gone.pings, 1);
+  assert.equal(watch.size, 1);
+  clock.tick(1000);
+  assert.equal(gone.expired, 0, "forgotten, not expired");
+  assert.equal(other.pings, 1, "the socket moved into its slot was walked at the next walk");
 });
 
 Deno.test("bunAdapter() closes a peer that answers nothing while the server keeps sending, cause timeout", async () => {

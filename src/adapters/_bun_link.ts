@@ -65,15 +65,18 @@ class _EarlyClose {
 /**
  * The one per-connection object: Bun's `ws.data` and the session's
  * {@linkcode Socket} at once: the socket, the connection, the handshake
- * (replaced by an early close, if any, while opening), and two flags for
- * the idle timeout.
+ * (replaced by an early close, if any, while opening), and what the idle
+ * timeout keeps of it. Six fields: Bun's heap gives an object of up to six
+ * 64 bytes, of seven or eight 80.
  */
 export class BunLink<Ctx> implements Socket, Watched {
   #ws!: BunServerWebSocket;
   #pending: Handshake<Ctx> | _EarlyClose | undefined;
   connection: Connection<Ctx> | undefined;
-  /** Set on every inbound frame, for the idle timeout. */
-  heard = true;
+  /** Walks of the idle watch since the last inbound frame. */
+  quiet = 0;
+  /** Its place in the idle watch. */
+  slot = -1;
   /** Closed by the idle timeout. */
   #expired = false;
 

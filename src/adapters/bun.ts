@@ -223,7 +223,7 @@ export function bunAdapter<Ctx>(server: AdapterServer<Ctx>): BunServeOptions {
       },
       message(ws: BunServerWebSocket, message: string | Uint8Array): void {
         const link = ws.data as BunLink<Ctx>;
-        link.heard = true;
+        link.quiet = 0;
         link.connection?.message(message as string | Uint8Array<ArrayBuffer>);
       },
       drain(ws: BunServerWebSocket): void {
@@ -235,7 +235,7 @@ export function bunAdapter<Ctx>(server: AdapterServer<Ctx>): BunServeOptions {
         link.closed(code, reason);
       },
       pong(ws: BunServerWebSocket): void {
-        (ws.data as BunLink<Ctx>).heard = true;
+        (ws.data as BunLink<Ctx>).quiet = 0;
       },
       maxPayloadLength: Math.floor(limits.maxMessageBytes),
       idleTimeout,
