@@ -17,8 +17,9 @@
  * messages in one JS tick), relay (a publisher in the room sends P separate
  * messages as fast as it can, and the server relays each to the room except
  * the sender: the chat workload), echo latency, memory per idle session
- * (RSS and JS heap, read after a forced GC and without one: `GET /mem` and
- * `GET /mem?gc=0`), and connects/s. Fan-out and relay report the TCP segments the server sent
+ * (RSS and JS heap, read without a forced GC at once after the connects,
+ * then without one and after one once the RSS holds still: `GET /mem?gc=0`
+ * and `GET /mem`), and connects/s. Fan-out and relay report the TCP segments the server sent
  * per delivery and, for `switchboard.batch` subscribers, the share of
  * messages that arrived in batch frames.
  *
@@ -262,12 +263,18 @@ function fmt(value: number | undefined, unit: string): string {
 }
 
 /**
- * The memory scenario's two readings, as `load_client.ts` names them: RSS
- * path, JS heap path, and when `GET /mem` read them.
+ * The memory scenario's readings, as `load_client.ts` names them: RSS
+ * path, JS heap path, and when `GET /mem` read them ("settled": once the
+ * RSS held still, the allocator having given back what the GC freed).
  */
 const _MEMORY_READINGS = [
-  ["bytesPerSession", "heapBytesPerSession", "after a forced GC"],
-  ["unforcedBytesPerSession", "unforcedHeapBytesPerSession", "without a forced GC"],
+  ["bytesPerSession", "heapBytesPerSession", "after a forced GC, settled"],
+  ["unforcedBytesPerSession", "unforcedHeapBytesPerSession", "without a forced GC, settled"],
+  [
+    "atOnceBytesPerSession",
+    "atOnceHeapBytesPerSession",
+    "at once after the connects, no forced GC",
+  ],
 ] as const;
 
 interface Metric {

@@ -158,13 +158,24 @@ export class ClientRooms<S> {
       this.#decided(call, target, verdict);
       return false;
     }
+    this.#later(session, call, target, verdict, settled);
+    return true;
+  }
+
+  /** Decides once `authorizeJoin`'s promise settles (its own method: see `HookRunner`). */
+  #later(
+    session: S,
+    call: Call,
+    target: JoinTarget,
+    verdict: Promise<unknown>,
+    settled: () => void,
+  ): void {
     verdict.then(
       (ready) => this.#decided(call, target, ready),
       (error) => this.#failed(session, call, target, error),
     )
       .catch((error) => this.#runner.report(error, session)) // a bug of ours: the slot still frees
       .finally(settled);
-    return true;
   }
 
   /** Authorized or not: refuses, or replays, joins and replies in one step. */

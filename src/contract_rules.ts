@@ -116,9 +116,7 @@ export class ContractRules {
     if (schema !== undefined) {
       if (schema === null) return id === undefined ? envelope : { topic, data };
       const checked = _check(schema, data);
-      return checked instanceof Promise
-        ? checked.then((c) => _message(topic, c))
-        : _message(topic, checked);
+      return checked instanceof Promise ? _messageLater(topic, checked) : _message(topic, checked);
     }
     const request = this.#requests.get(topic);
     if (request === undefined) {
@@ -138,7 +136,7 @@ export class ContractRules {
     if (request.input === null) return new Call(topic, id, data, inFlight);
     const checked = _check(request.input, data);
     return checked instanceof Promise
-      ? checked.then((c) => _call(topic, id, c, inFlight))
+      ? _callLater(topic, id, checked, inFlight)
       : _call(topic, id, checked, inFlight);
   }
 
@@ -198,6 +196,24 @@ function _call(
   if (checked.issues === undefined) return new Call(topic, id, checked.value, inFlight);
   inFlight.delete(id);
   return invalidMessage(topic, `Invalid input for "${topic}"`, checked.issues, checked.cause, id);
+}
+
+// The async schemas' continuations, in functions of their own: a function
+// that holds a closure makes its scope on every call (see `HookRunner`).
+function _messageLater(
+  topic: string,
+  checked: Promise<Checked>,
+): Promise<Envelope | EnvelopeError> {
+  return checked.then((c) => _message(topic, c));
+}
+
+function _callLater(
+  topic: string,
+  id: number,
+  checked: Promise<Checked>,
+  inFlight: Set<number>,
+): Promise<Call | EnvelopeError> {
+  return checked.then((c) => _call(topic, id, c, inFlight));
 }
 
 /** The refusal of a message, code `"invalid"`; with an `id`, answered as a `$reply`. */

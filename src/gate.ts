@@ -142,12 +142,8 @@ export class Gate<Ctx> {
     const broken = brokenHandshake(request);
     if (broken !== undefined) {
       const [status, fault] = broken;
-      const response = this.refuse(
-        request,
-        status,
-        "bad-handshake",
-        `Bad WebSocket handshake: ${fault}`,
-      );
+      const message = `Bad WebSocket handshake: ${fault}`;
+      const response = this.refuse(request, status, "bad-handshake", message);
       if (status === 426) response.headers.set("sec-websocket-version", "13");
       return response;
     }
@@ -173,6 +169,15 @@ export class Gate<Ctx> {
       return this.#failed(request, key, error);
     }
     if (!(ctx instanceof Promise)) return this.#decided(request, key, ctx);
+    return this.#later(request, key, ctx);
+  }
+
+  /** Decides once the context factory's promise settles (its own method: see `HookRunner`). */
+  #later(
+    request: Request,
+    key: string,
+    ctx: Promise<Ctx | Response>,
+  ): Promise<Handshake<Ctx> | Response> {
     return ctx.then(
       (value) => this.#decided(request, key, value),
       (error) => this.#failed(request, key, error),
@@ -332,6 +337,11 @@ export class Gate<Ctx> {
       if (!_isThenable(result)) return result;
       result = Promise.resolve(result); // awaited, as `await` would
     }
+    return this.#bounded(result);
+  }
+
+  /** Rejects with `_TIMED_OUT` if `result` takes longer than `handshakeTimeout`. */
+  #bounded(result: Promise<Ctx | Response>): Promise<Ctx | Response> {
     const clock = this.#clock;
     let timer: unknown;
     const expired = new Promise<never>((_, reject) => {

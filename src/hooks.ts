@@ -70,11 +70,18 @@ export class HookRunner<S> {
       return false;
     }
     if (!(result instanceof Promise)) return false;
+    this.#awaited(result, first, settled);
+    return true;
+  }
+
+  // Promise callbacks live in methods of their own, here and on every path
+  // a message or a connect takes: a function that holds a closure makes its
+  // scope on every call, even when the closure is not made (Bun's JSC).
+  #awaited(result: Promise<unknown>, first: S | Request, settled: () => void): void {
     result.then(settled, (error) => {
       this.#failed(error, first);
       settled();
     });
-    return true;
   }
 
   #failed(error: unknown, first: S | Request): void {

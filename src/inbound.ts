@@ -208,6 +208,11 @@ export class Inbound {
       ticket.verdict = verdict;
       return;
     }
+    this.#awaitVerdict(ticket, verdict);
+  }
+
+  /** Fills the ticket once the verdict settles (its own method: see `HookRunner`). */
+  #awaitVerdict(ticket: _Ticket, verdict: Promise<Verdict>): void {
     verdict.then((ready) => {
       ticket.verdict = ready;
       this.#release();
@@ -245,8 +250,12 @@ export class Inbound {
   }
 
   #dispatch(message: Envelope | Call | Uint8Array<ArrayBuffer>): void {
-    const settle = this.#settle ??= () => this.#settled();
-    if (this.#owner.dispatch(message, settle)) this.#inflight++;
+    if (this.#owner.dispatch(message, this.#settle ??= this.#settler())) this.#inflight++;
+  }
+
+  /** The callback that frees a handler slot (made once, in a method of its own: see `HookRunner`). */
+  #settler(): () => void {
+    return () => this.#settled();
   }
 
   /**

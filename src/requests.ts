@@ -118,6 +118,12 @@ export class RequestRunner<S> {
       this.#answer(session, call, target, result);
       return false;
     }
+    this.#later(session, call, target, result, settled);
+    return true;
+  }
+
+  /** Answers once the handler's result settles and is checked (its own method: see `HookRunner`). */
+  #later(session: S, call: Call, target: ReplyTarget, result: unknown, settled: () => void): void {
     Promise.resolve(result)
       .then(
         (value) => this.#checked(session, call, target, value),
@@ -125,7 +131,6 @@ export class RequestRunner<S> {
       )
       .catch((error) => this.#runner.report(error, session)) // a bug of ours: the slot still frees
       .finally(settled);
-    return true;
   }
 
   /** Checks the output (under `validateOutbound`), then answers. */

@@ -51,6 +51,9 @@ export interface BunServerWebSocket {
 const _TOO_BIG = "Received too big message";
 const _TIMED_OUT = "WebSocket timed out from inactivity";
 
+/** Bun reports drains (one object for every open, not one each). */
+const _DRAINS = Object.freeze({ drains: true });
+
 /** A close Bun reported while `server.open()` was still running. */
 class _EarlyClose {
   readonly code: number;
@@ -124,7 +127,7 @@ export class BunLink<Ctx> implements Socket, Watched {
     this.#pending = undefined;
     // `onConnect`, or a shutdown under way, may close the socket inside
     // `server.open()`; Bun then calls `closed()` before `connection` is set.
-    const connection = server.open(this, handshake, { drains: true });
+    const connection = server.open(this, handshake, _DRAINS);
     const early = this.#pending as _EarlyClose | undefined;
     if (early === undefined) {
       this.connection = connection;

@@ -212,7 +212,7 @@ export function bunAdapter<Ctx>(server: AdapterServer<Ctx>): BunServeOptions {
       // upgrade after an `await` keeps ~0.2 KB more per socket on Bun.
       const handshake = server.handshake(request, info);
       return handshake instanceof Promise
-        ? handshake.then((answer) => _upgrade(server, bun, request, answer))
+        ? _upgradeLater(server, bun, request, handshake)
         : _upgrade(server, bun, request, handshake);
     },
     websocket: {
@@ -248,6 +248,16 @@ export function bunAdapter<Ctx>(server: AdapterServer<Ctx>): BunServeOptions {
 }
 
 const _MAX_IDLE_TIMEOUT = 960;
+
+/** {@linkcode _upgrade} once an async context factory decided (a function of its own: see `HookRunner`). */
+function _upgradeLater<Ctx>(
+  server: AdapterServer<Ctx>,
+  bun: BunServer,
+  request: Request,
+  handshake: Promise<Handshake<Ctx> | Response>,
+): Promise<Response | undefined> {
+  return handshake.then((answer) => _upgrade(server, bun, request, answer));
+}
 
 /** Upgrades an accepted request (Bun sends the 101), or answers a refusal. */
 function _upgrade<Ctx>(
