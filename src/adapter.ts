@@ -70,6 +70,16 @@ export interface OpenOptions {
    * @default {false}
    */
   drains?: boolean;
+  /**
+   * `true` if the socket's `bufferedAmount` grows only by the frames the
+   * session sends (and the runtime's own control frames), as Deno's and
+   * Bun's do: the session then keeps an upper bound of it, and reads it (a
+   * call into the runtime) only once that bound reaches `highWaterMark`.
+   * Leave it `false` for a socket whose buffer can grow otherwise (a fake
+   * socket whose test sets it).
+   * @default {false}
+   */
+  sendsOnly?: boolean;
 }
 
 /**

@@ -20,7 +20,7 @@ import {
   type SessionEngine,
   type SessionStats,
 } from "./session.ts";
-import type { Socket } from "./socket.ts";
+import type { Socket, SocketTraits } from "./socket.ts";
 import type { Message } from "./topics.ts";
 import { truncateUtf8, utf8Length } from "./utf8.ts";
 
@@ -93,12 +93,12 @@ export class Connection<Ctx, In extends object, Out extends object>
   constructor(
     host: ConnectionHost<Ctx, In, Out>,
     socket: Socket,
-    init: { id: string; ctx: Ctx; admission: string; chosen: string | undefined; drains: boolean },
+    init: { id: string; ctx: Ctx; admission: string; chosen: string | undefined } & SocketTraits,
   ) {
     this.#host = host;
     this.admission = init.admission;
     this.#bits = _OPEN | (isV1(init.chosen) ? _V1 : 0);
-    this.#outbound = new Outbound(host.outbound, this, socket, isBatch(init.chosen), init.drains);
+    this.#outbound = new Outbound(host.outbound, this, socket, isBatch(init.chosen), init);
     this.session = new Session(init.id, init.ctx, this);
   }
 

@@ -1,6 +1,8 @@
 import type { AdapterServer, Connection, Handshake } from "./adapter.ts";
 import { CloseCode } from "./close_codes.ts";
 
+/** A Deno WebSocket's buffer grows only by what is sent. */
+const _OPEN_OPTIONS = Object.freeze({ sendsOnly: true });
 /** The reason Deno gives when it closes a socket for its idle timeout. */
 const _NO_PONG = "No response from ping frame.";
 
@@ -70,7 +72,7 @@ class _Bridge<Ctx> implements EventListenerObject {
         this.#server = undefined;
         this.#handshake = undefined;
         try {
-          this.#connection = server.open(this.#socket, handshake);
+          this.#connection = server.open(this.#socket, handshake, _OPEN_OPTIONS);
         } catch {
           // Opened after its handshake was given back (later than
           // `handshakeTimeout`): it holds no place under the caps.

@@ -2,7 +2,7 @@ import { QueueFullError } from "./errors.ts";
 import type { OutboundSettings } from "./settings.ts";
 import { type Frame, SendQueue } from "./send_queue.ts";
 import type { DropInfo, SendResult } from "./session.ts";
-import type { Socket } from "./socket.ts";
+import type { Socket, SocketTraits } from "./socket.ts";
 import type { Tally } from "./stats.ts";
 import { utf8Length } from "./utf8.ts";
 
@@ -74,6 +74,10 @@ const _DRAINS = 4;
 const _CLOSED = 8;
 /** Set in `#flags` while a hook runs for a message this socket received. */
 const _RECEIVING = 16;
+/** Set in `#flags` when the socket's buffer grows only by what is sent: `#bound` is then kept. */
+const _BOUNDED = 32;
+/** Bytes a frame's header can add to the runtime's buffer, counted in `#bound`. */
+const _HEADER_BYTES = 14;
 /** A coalesced write is cut at this many bytes. */
 const _COALESCE_BYTES = 16 * 1024;
 
@@ -111,27 +115,33 @@ export class Outbound {
   #rarely: _Rarely | undefined;
   #messagesSent = 0;
   #bytesSent = 0;
+  /**
+   * Under `_BOUNDED`, at least the socket's `bufferedAmount`: its last
+   * reading plus what was written since (payloads and headers), so that
+   * the socket is read only once this reaches the high-water mark.
+   */
+  #bound = 0;
 
   /**
    * @param shared The server's settings, scheduler and counters.
    * @param owner The connection.
    * @param socket The socket written to.
    * @param batch `true` if the client negotiated batch frames.
-   * @param drains `true` if the adapter reports drains; else the scheduler polls.
+   * @param traits What the adapter says of the socket.
    */
   constructor(
     shared: OutboundShared,
     owner: OutboundOwner,
     socket: Socket,
     batch: boolean,
-    drains: boolean,
+    traits: SocketTraits,
   ) {
     this.#shared = shared;
     this.#owner = owner;
     this.#socket = socket;
     this.#highWaterMark = shared.settings.highWaterMark;
     this.#flags = (batch ? _JOIN : socket.cork !== undefined ? _CORK : _DIRECT) |
-      (drains ? _DRAINS : 0);
+      (traits.drains ? _DRAINS : 0) | (traits.sendsOnly ? _BOUNDED : 0);
     if ((this.#flags & _HOW) !== _DIRECT) shared.scheduler.coalescing(1);
   }
 
@@ -184,10 +194,7 @@ export class Outbound {
     const flags = this.#flags;
     if ((flags & _CLOSED) !== 0) return "closed";
     let queue = this.#queue;
-    if (
-      (queue === undefined || queue.length === 0) &&
-      this.#socket.bufferedAmount + this.#pendingBytes < this.#highWaterMark
-    ) {
+    if ((queue === undefined || queue.length === 0) && this.#below(flags)) {
       const how = flags & _HOW;
       if (
         how === _DIRECT || (how === _CORK && (flags & _RECEIVING) !== 0) ||
@@ -267,6 +274,7 @@ export class Outbound {
       }
     });
     const sent = pending.length - dropped;
+    this.#bound += bytes + _HEADER_BYTES * pending.length;
     pending.length = 0;
     this.#messagesSent += sent;
     this.#bytesSent += bytes - droppedBytes;
@@ -284,7 +292,10 @@ export class Outbound {
     if (queue === undefined) return true;
     const socket = this.#socket;
     const limit = this.#highWaterMark;
-    while ((this.#flags & _CLOSED) === 0 && queue.length > 0 && socket.bufferedAmount < limit) {
+    while (
+      (this.#flags & _CLOSED) === 0 && queue.length > 0 &&
+      (this.#bound = socket.bufferedAmount) < limit
+    ) {
       if ((this.#flags & _HOW) === _JOIN && typeof queue.peek()!.data === "string") {
         this.#flushBatch(queue);
       } else {
@@ -344,8 +355,20 @@ export class Outbound {
     }
     this.#messagesSent += messages;
     this.#bytesSent += bytes;
+    this.#bound += bytes + _HEADER_BYTES + (messages > 1 ? messages + 1 : 0); // a batch's `[`, `,`s, `]`
     this.#shared.tally.messagesSent += messages;
     return true;
+  }
+
+  /**
+   * Whether the socket's buffer and this tick's coalesced frames are under
+   * the high-water mark. Under `_BOUNDED` the socket is read only when the
+   * bound says it may not be.
+   */
+  #below(flags: number): boolean {
+    const limit = this.#highWaterMark - this.#pendingBytes;
+    if ((flags & _BOUNDED) !== 0 && this.#bound < limit) return true;
+    return (this.#bound = this.#socket.bufferedAmount) < limit;
   }
 
   #rare(): _Rarely {

@@ -355,8 +355,9 @@ export class Server<
       id = crypto.randomUUID();
     }
     const { ctx, protocol: chosen } = handshake;
-    const drains = options.drains ?? false;
-    const connection = new Connection(this.#host, socket, { id, ctx, admission, chosen, drains });
+    const { drains = false, sendsOnly = false } = options;
+    const init = { id, ctx, admission, chosen, drains, sendsOnly };
+    const connection = new Connection(this.#host, socket, init);
     const protocol = connection.protocol;
     this.#registry.add(connection);
     this.#tally.opened++;

@@ -38,3 +38,11 @@ export interface Socket {
    */
   cork?(callback: () => void): void;
 }
+
+/** What the adapter says of a socket (`OpenOptions`, defaults applied). */
+export interface SocketTraits {
+  /** The adapter reports drains; else the scheduler polls. */
+  readonly drains: boolean;
+  /** The socket's buffer grows only by what is sent. */
+  readonly sendsOnly: boolean;
+}

@@ -174,6 +174,8 @@ export interface OpenSessionOptions extends FakeSocketOptions {
    * @default {true}
    */
   drains?: boolean;
+  /** Whether the adapter says the socket's buffer grows only by what is sent (`OpenOptions`). */
+  sendsOnly?: boolean;
   /** A socket to use instead of a new one. */
   socket?: FakeSocket;
   /** The subprotocol the client offers, e.g. `BATCH_PROTOCOL`. */
@@ -209,7 +211,10 @@ export async function openSession<Ctx, In extends object, Out extends object>(
     throw new Error(`The gate refused the test's session: ${handshake.status}`);
   }
   const socket = options.socket ?? new FakeSocket(options);
-  const connection = server.open(socket, handshake, { drains: options.drains ?? true });
+  const connection = server.open(socket, handshake, {
+    drains: options.drains ?? true,
+    sendsOnly: options.sendsOnly ?? false,
+  });
   socket.connection = connection;
   return { socket, connection, session: connection.session };
 }
@@ -636,8 +641,14 @@ export class FakeBunSocket implements BunServerWebSocket {
   readyState = 1;
   /** Set by the adapter. */
   binaryType?: string;
-  /** What Bun would hold in its buffer; tests set it to simulate a slow client. */
+  /**
+   * What Bun holds in its buffer. It grows only by frames sent while the
+   * client is `stalled` (as Bun's does: the adapter counts on it); a test
+   * lowers it to say Bun wrote some out.
+   */
   buffered = 0;
+  /** The client reads nothing: every frame sent stays in `buffered`. */
+  stalled = false;
   /** Every frame Bun took, in order. */
   readonly sent: (string | Uint8Array)[] = [];
   /** What each `send()` returned, in order. */
@@ -673,7 +684,7 @@ export class FakeBunSocket implements BunServerWebSocket {
       status = 0;
     } else {
       this.sent.push(data);
-      if (this.buffered > 0) {
+      if (this.stalled || this.buffered > 0) {
         this.buffered += data.length;
         status = -1;
       } else {
@@ -757,8 +768,9 @@ export class FakeBunSocket implements BunServerWebSocket {
     this.#handlers.drain(this);
   }
 
-  /** Bun wrote its whole buffer out. */
+  /** The client reads again, and Bun wrote its whole buffer out. */
   drained(): void {
+    this.stalled = false;
     this.buffered = 0;
     this.#handlers.drain(this);
   }

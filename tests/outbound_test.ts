@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { CloseCode } from "../src/close_codes.ts";
 import { QueueFullError } from "../src/errors.ts";
 import type { DropInfo } from "../src/session.ts";
-import { envelopeBytes, setup } from "./_fake_socket.ts";
+import { envelopeBytes, FakeSocket, setup } from "./_fake_socket.ts";
 
 function sum(drops: DropInfo[], key: "messages" | "bytes" = "messages"): number {
   return drops.reduce((total, drop) => total + drop[key], 0);
@@ -32,6 +32,51 @@ Deno.test("Outbound.offer() writes to the socket while it is under the high-wate
   assert.equal(stats.bytesSent, envelopeBytes("greet", { text: "hi" }) + envelopeBytes("greet", 2));
   assert.equal(stats.messagesQueued, 0);
   assert.equal(server.stats.messagesSent, 2);
+});
+
+/** A fake socket nobody reads: its buffer grows by each frame; `reads` counts the reads of it. */
+function unreadSocket(): { socket: FakeSocket; reads: () => number; seen: number[] } {
+  const socket = new FakeSocket();
+  let buffered = 0, reads = 0;
+  const seen: number[] = []; // the buffer as each frame arrived
+  Object.defineProperty(socket, "bufferedAmount", {
+    get: () => (reads++, buffered),
+    set: (value: number) => buffered = value,
+  });
+  socket.onSend = (data) => {
+    seen.push(buffered);
+    buffered += typeof data === "string" ? new TextEncoder().encode(data).length : data.byteLength;
+  };
+  return { socket, reads: () => reads, seen };
+}
+
+Deno.test("Outbound under sendsOnly reads the socket's buffer only near the high-water mark, and still queues there", async () => {
+  const { open } = setup({ highWaterMark: 1000 });
+  const { socket, reads, seen } = unreadSocket();
+  const { session, connection } = await open({ socket, sendsOnly: true });
+  const results = Array.from({ length: 100 }, (_, i) => session.send("n", i));
+  const sent = results.indexOf("queued");
+  assert.ok(sent > 30 && results.slice(sent).every((r) => r === "queued"), `queued from ${sent}`);
+  assert.ok(seen.every((buffered) => buffered < 1000), "every frame went out under the mark");
+  assert.ok(reads() < sent / 4, `${reads()} reads for ${sent} frames`);
+  for (let drains = 0; session.stats.queueLength > 0 && drains < 10; drains++) {
+    socket.bufferedAmount = 0; // the client read it all
+    connection.drain();
+  }
+  assert.deepEqual(
+    socket.data(),
+    Array.from({ length: 100 }, (_, i) => i),
+    "nothing lost, in order",
+  );
+  assert.ok(seen.every((buffered) => buffered < 1000), "the queue too went out under the mark");
+});
+
+Deno.test("Outbound without sendsOnly reads the socket's buffer for every frame", async () => {
+  const { open } = setup({ highWaterMark: 1000 });
+  const { socket, reads } = unreadSocket();
+  const { session } = await open({ socket });
+  for (let i = 0; i < 10; i++) session.send("n", i);
+  assert.ok(reads() >= 10, `${reads()} reads`);
 });
 
 Deno.test("Outbound counts the UTF-8 bytes of text frames", async () => {

@@ -51,8 +51,8 @@ export interface BunServerWebSocket {
 const _TOO_BIG = "Received too big message";
 const _TIMED_OUT = "WebSocket timed out from inactivity";
 
-/** Bun reports drains (one object for every open, not one each). */
-const _DRAINS = Object.freeze({ drains: true });
+/** Bun reports drains, and its buffer grows only by what is sent (one object for every open). */
+const _OPEN_OPTIONS = Object.freeze({ drains: true, sendsOnly: true });
 
 /** A close Bun reported while `server.open()` was still running. */
 class _EarlyClose {
@@ -127,7 +127,7 @@ export class BunLink<Ctx> implements Socket, Watched {
     this.#pending = undefined;
     // `onConnect`, or a shutdown under way, may close the socket inside
     // `server.open()`; Bun then calls `closed()` before `connection` is set.
-    const connection = server.open(this, handshake, _DRAINS);
+    const connection = server.open(this, handshake, _OPEN_OPTIONS);
     const early = this.#pending as _EarlyClose | undefined;
     if (early === undefined) {
       this.connection = connection;
