@@ -154,7 +154,8 @@ export class Gate<Ctx> {
     if (this.#admitted >= this.#maxSessions) {
       return this.refuse(request, 503, "server-full", "Too many sessions");
     }
-    const key = this.#keyOf(request, info);
+    // No cap per client: no key kept per session (on Bun, its address string).
+    const key = this.#settings.maxSessionsPerClient === Infinity ? "" : this.#keyOf(request, info);
     const held = key === "" ? 0 : this.#perClient.get(key) ?? 0;
     if (held >= this.#settings.maxSessionsPerClient) {
       return this.refuse(request, 429, "client-full", "Too many sessions from this client");

@@ -282,7 +282,8 @@ export interface ServerOptions<
   maxSessionsPerClient?: number;
   /**
    * The key `maxSessionsPerClient` counts by; `""` or `undefined` for none.
-   * Behind a proxy, use the forwarded address.
+   * Behind a proxy, use the forwarded address. Not called when
+   * `maxSessionsPerClient` is `Infinity`.
    * @default {the remote address's hostname}
    */
   clientKey?: (request: Request, info: ServeInfo) => string | undefined;

@@ -173,6 +173,19 @@ Deno.test("Upgrades without a client key skip maxSessionsPerClient, count toward
   assert.equal(errors.length, 1, "told once per server");
 });
 
+Deno.test("Without a cap per client, clientKey is not asked and nothing is said of keyless upgrades", async () => {
+  let asked = 0;
+  const { server, errors } = setup({
+    maxSessionsPerClient: Infinity,
+    clientKey: () => (asked++, "same"),
+  });
+  for (let i = 0; i < 3; i++) assert.equal((await server.fetch(upgradeRequest())).status, 101);
+  assert.equal((await server.fetch(upgradeRequest(), CLIENT)).status, 101);
+  assert.equal(asked, 0);
+  assert.deepEqual(errors, []);
+  assert.equal(server.stats.handshakes, 4);
+});
+
 Deno.test("A clientKey that returns undefined or an empty string gives no key", async () => {
   for (const key of [undefined, ""]) {
     const { errors, status } = setup({ maxSessionsPerClient: 1, clientKey: () => key });
