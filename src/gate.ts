@@ -313,10 +313,10 @@ export class Gate<Ctx> {
     else this.#perClient.set(key, held);
   }
 
-  /** The client key; a request without one is not capped per client, said once to `onError`. */
+  /** The client key (asked only under a cap per client); a request without one is not capped, said once to `onError`. */
   #keyOf(request: Request, info: ServeInfo): string {
     const key = this.#clientKey(request, info) ?? "";
-    if (key === "" && !this.#warnedKeyless && this.#settings.maxSessionsPerClient !== Infinity) {
+    if (key === "" && !this.#warnedKeyless) {
       this.#warnedKeyless = true;
       this.#hooks.report(
         new Error(
