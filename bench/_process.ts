@@ -197,6 +197,22 @@ export function cpuSeconds(pid: number): [user: number, system: number] {
 }
 
 /**
+ * The resident set size of a process now, from `/proc/<pid>/status`
+ * (Linux): read without a request to it, so reading it changes nothing.
+ *
+ * @param pid The process.
+ * @returns Bytes; `NaN` if unknown.
+ */
+export function residentBytes(pid: number): number {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    return Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1]) * 1024;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
  * The value of `--name=value` on the command line.
  *
  * @param name The flag's name.
