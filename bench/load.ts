@@ -40,7 +40,7 @@
  * exit status 1.
  *
  * ```sh
- * deno task bench:load                 # full run, about 20 minutes (16 of them the relay)
+ * deno task bench:load                 # full run, about 25 minutes (16 of them the relay)
  * deno task bench:load --quick         # smoke run, under a minute
  * deno task bench:load --servers=raw_deno,switchboard_deno --scenarios=echo,memory
  * deno task bench:load --scenarios=relay --rounds=2     # the relay workload only

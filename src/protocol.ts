@@ -49,6 +49,7 @@ export function encodeEnvelope(topic: string, data: unknown): string {
   return JSON.stringify({ topic, data });
 }
 
+/** Throws the `TypeError` of an encoder given a topic that is not a string. */
 function _assertTopic(topic: string): void {
   if (typeof topic !== "string") {
     throw new TypeError(`Cannot encode envelope: topic must be a string, got ${typeof topic}`);

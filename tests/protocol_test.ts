@@ -41,6 +41,7 @@ Deno.test("encodeEnvelope() writes topic then data as JSON", () => {
   assert.equal(encodeEnvelope("s", 'a"b\\'), '{"topic":"s","data":"a\\"b\\\\"}');
   assert.equal(encodeEnvelope('we"ird\n', []), '{"topic":"we\\"ird\\n","data":[]}');
   assert.equal(encodeEnvelope("", false), '{"topic":"","data":false}');
+  assert.equal(encodeEnvelope("\ud800x", 1), '{"topic":"\\ud800x","data":1}'); // a lone surrogate
 });
 
 Deno.test("encodeEnvelope() leaves out undefined data", async (t) => {
