@@ -686,7 +686,7 @@ async function _memory(spec: ClientSpec): Promise<Record<string, unknown>> {
   const sessions = spec.clients ?? 10_000;
   _phase = "memory: baseline";
   await _waitMembers(spec.port, 0);
-  const before = await _settled(spec.port, true);
+  const before = await _settled(spec.port);
   _phase = "memory: connecting";
   await _openMany(spec.port, sessions, spec.concurrency ?? 200, 1024);
   await _waitMembers(spec.port, sessions, false);
@@ -696,7 +696,7 @@ async function _memory(spec: ClientSpec): Promise<Record<string, unknown>> {
   // holds still.
   const atOnce = await _mem(spec.port, false);
   const idle = await _untouched(spec);
-  const after = await _settled(spec.port, true);
+  const after = await _settled(spec.port);
   if (after.members !== sessions) _fail(`the room has ${after.members} members, not ${sessions}`);
   const perSession = (bytes: number) => Math.round(bytes / sessions);
   return {
@@ -726,18 +726,18 @@ async function _untouched(spec: ClientSpec): Promise<number> {
 }
 
 /**
- * Reads `/mem` until the RSS holds still: four readings 250 ms apart within
+ * Reads `/mem` (a forced GC each time) until the RSS holds still: four readings 250 ms apart within
  * 0.2% of each other, or 10 s. An allocator gives freed pages back to the
  * system a second or so after a GC (Bun's does: a reading at once after
  * 10,000 connects measured their garbage, ~0.4 KB a session for raw Bun
  * and for switchboard alike, or not, depending on the moment).
  */
-async function _settled(port: number, gc: boolean): Promise<MemReport> {
-  let last = await _mem(port, gc);
+async function _settled(port: number): Promise<MemReport> {
+  let last = await _mem(port);
   const deadline = performance.now() + 10_000;
   for (let still = 0; still < 3 && performance.now() < deadline;) {
     await new Promise((resolve) => setTimeout(resolve, 250));
-    const next = await _mem(port, gc);
+    const next = await _mem(port);
     still = Math.abs(next.rss - last.rss) <= last.rss * 0.002 ? still + 1 : 0;
     last = next;
   }

@@ -50,6 +50,7 @@ export interface ConnectionHost<Ctx, In extends object, Out extends object> {
   disconnected(connection: Connection<Ctx, In, Out>): void;
 }
 
+// Typed `number`: TypeScript would narrow `this.#state` across a call that changes it.
 const _OPEN: number = 0;
 const _CLOSING: number = 1;
 const _CLOSED: number = 2;

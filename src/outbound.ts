@@ -103,8 +103,8 @@ export class Outbound {
   readonly #owner: OutboundOwner;
   readonly #socket: Socket;
   /**
-   * `_DIRECT`, `_CORK` or `_JOIN`, plus `_DRAINS`, `_CLOSED`, `_RECEIVING`:
-   * one field, not four, for the memory of an idle session.
+   * `_DIRECT`, `_CORK` or `_JOIN`, plus `_DRAINS`, `_CLOSED`, `_RECEIVING`,
+   * `_BOUNDED`: one field, not five, for the memory of an idle session.
    */
   #flags: number;
   /** The settings' high-water mark, read once per frame: kept here, next to the other fields read. */
